@@ -1,0 +1,282 @@
+"""Generate the cffi binding ``zmqffi._zmq`` from libzmq's own ``zmq.h``.
+
+Nothing here lists libzmq's functions or constants by hand. At build time:
+
+1. libzmq is obtained: the pinned, checksum-verified release compiled once into a
+   cache (``vendor/libzmq/recipe.py``), or the system's (``ZMQFFI_USE_SYSTEM_LIBZMQ=1``).
+2. Its ``zmq.h`` is run through the C preprocessor for this platform (with
+   ``ZMQ_BUILD_DRAFT_API`` when ``ZMQFFI_DRAFTS=1``). Every declaration that comes from
+   ``zmq.h`` itself becomes cdef text; every object-like integer macro that ``zmq.h``
+   defines becomes ``#define NAME ...`` so that cffi takes its value from the compiler.
+3. cffi's out-of-line API mode compiles the extension, linking the static archive and
+   keeping its symbols private (``--exclude-libs``), so another libzmq in the same
+   process (pyzmq's) cannot cross-bind with ours.
+
+The work runs in cffi's ``pre_run`` hook of ``build_ext`` (see ``setup.py``), never at
+import: setuptools imports this file for every command, ``sdist`` included.
+``python build_ffi.py`` prints the generated cdef, for inspection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+from cffi import FFI
+
+HERE = Path(__file__).resolve().parent
+USE_SYSTEM = os.environ.get("ZMQFFI_USE_SYSTEM_LIBZMQ") == "1"
+DRAFTS = os.environ.get("ZMQFFI_DRAFTS") == "1"
+
+# Hand-written C helpers compiled into the extension (not part of libzmq's API).
+# * zmq_msg_init_data's free callback runs in libzmq's I/O thread, where taking the
+#   GIL can deadlock; it only records the ticket of the released buffer, and Python
+#   drains the record (zmqffi_drain_released) to drop its reference to the buffer.
+# * zmqffi_build_info(): JSON describing where libzmq came from and what zmq.h declares.
+HELPERS_SOURCE = r"""
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <zmq.h>
+#include "zmqffi_build_info.h"
+
+static pthread_mutex_t zmqffi_released_lock = PTHREAD_MUTEX_INITIALIZER;
+static uintptr_t *zmqffi_released = NULL;
+static size_t zmqffi_released_count = 0, zmqffi_released_capacity = 0;
+static volatile size_t zmqffi_released_pending = 0;
+
+static void zmqffi_record_release(void *data, void *hint)
+{
+    (void) data;
+    pthread_mutex_lock(&zmqffi_released_lock);
+    if (zmqffi_released_count == zmqffi_released_capacity) {
+        size_t capacity = zmqffi_released_capacity ? 2 * zmqffi_released_capacity : 64;
+        uintptr_t *grown = realloc(zmqffi_released, capacity * sizeof(uintptr_t));
+        if (grown == NULL)
+            abort();  /* dropping the record would leak the buffer forever */
+        zmqffi_released = grown;
+        zmqffi_released_capacity = capacity;
+    }
+    zmqffi_released[zmqffi_released_count++] = (uintptr_t) hint;
+    zmqffi_released_pending = zmqffi_released_count;
+    pthread_mutex_unlock(&zmqffi_released_lock);
+}
+
+static int zmqffi_msg_init_lent(zmq_msg_t *msg, void *data, size_t size, uintptr_t ticket)
+{
+    return zmq_msg_init_data(msg, data, size, zmqffi_record_release, (void *) ticket);
+}
+
+static size_t zmqffi_released_waiting(void)
+{
+    return zmqffi_released_pending;  /* a racy peek is fine: drain takes the lock */
+}
+
+static size_t zmqffi_drain_released(uintptr_t *out, size_t max)
+{
+    size_t n;
+    pthread_mutex_lock(&zmqffi_released_lock);
+    n = zmqffi_released_count < max ? zmqffi_released_count : max;
+    memcpy(out, zmqffi_released + (zmqffi_released_count - n), n * sizeof(uintptr_t));
+    zmqffi_released_count -= n;
+    zmqffi_released_pending = zmqffi_released_count;
+    pthread_mutex_unlock(&zmqffi_released_lock);
+    return n;
+}
+
+static const char *zmqffi_build_info(void)
+{
+    return ZMQFFI_BUILD_INFO;
+}
+"""
+
+HELPERS_CDEF = """
+int zmqffi_msg_init_lent(zmq_msg_t *msg, void *data, size_t size, uintptr_t ticket);
+size_t zmqffi_released_waiting(void);
+size_t zmqffi_drain_released(uintptr_t *out, size_t max);
+const char *zmqffi_build_info(void);
+"""
+
+ffibuilder = FFI()
+ffibuilder.set_source("zmqffi._zmq", HELPERS_SOURCE)
+
+
+# --- reading zmq.h -------------------------------------------------------------------
+
+def _compiler() -> list[str]:
+    return shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+
+
+def _preprocess(header: Path, flags: list[str]) -> str:
+    command = [*_compiler(), "-E", *flags, str(header)]
+    return subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
+
+
+def _lines_from(header: Path, preprocessed: str) -> list[str]:
+    """Keep only the lines that the preprocessor attributes to ``header`` itself."""
+    kept, current = [], None
+    for line in preprocessed.splitlines():
+        marker = re.match(r'#\s*\d+\s+"([^"]*)"', line)
+        if marker:
+            current = marker.group(1)
+            continue
+        if current is not None and os.path.realpath(current) == str(header.resolve()):
+            kept.append(line)
+    return kept
+
+
+def _strip_attributes(text: str) -> str:
+    """Remove ``__attribute__ ((...))`` (balanced parentheses), which cdef cannot read."""
+    out, i = [], 0
+    while True:
+        start = text.find("__attribute__", i)
+        if start < 0:
+            out.append(text[i:])
+            return "".join(out)
+        out.append(text[i:start])
+        j = text.index("(", start)
+        depth = 0
+        while True:
+            depth += {"(": 1, ")": -1}.get(text[j], 0)
+            j += 1
+            if depth == 0:
+                break
+        i = j
+
+
+def _opaque_structs(text: str) -> str:
+    """Structs whose only members are named ``_`` are opaque storage: let the compiler
+    size them (``...;``) rather than restating a platform-dependent layout."""
+    def replace(match: re.Match) -> str:
+        members = [m.strip() for m in match.group(2).split(";") if m.strip()]
+        if members and all(re.search(r"\b_\s*(\[[^\]]*\])?$", m) for m in members):
+            return f"struct {match.group(1)} {{ ...; }}"
+        return match.group(0)
+    return re.sub(r"struct\s+(\w+)\s*\{([^{}]*)\}", replace, text)
+
+
+INTEGER_VALUE = re.compile(r"^[\w\s(),+\-|&<>*~]+$")
+
+
+def generate(header: Path, drafts: bool) -> tuple[str, list[str], list[str]]:
+    """Return (cdef text, exported function names, integer constant names) of zmq.h."""
+    flags = ["-DZMQ_BUILD_DRAFT_API"] if drafts else []
+    include = [f"-I{header.parent}"]
+    code = "\n".join(
+        line for line in _lines_from(header, _preprocess(header, [*include, *flags]))
+        if not line.startswith("#")
+    )
+    code = _opaque_structs(_strip_attributes(code))
+    code = re.sub(r"[ \t]+", " ", code)
+
+    # Functions: every prototype of zmq.h (ZMQ_EXPORT expanded to a visibility
+    # attribute, already stripped). A declaration is "name (" before its ";".
+    functions = sorted(set(re.findall(r"\b(zmq_\w+)\s*\([^;{}]*\)\s*;", code)))
+
+    # Constants: every object-like macro that zmq.h's text defines and that is still
+    # defined after preprocessing, with an integer-looking value (the compiler gives
+    # the value; a non-integer would fail the build loudly, not silently).
+    macros = {}
+    for line in _preprocess(header, [*include, *flags, "-dM"]).splitlines():
+        m = re.match(r"#define (\w+) (.*)$", line)
+        if m:
+            macros[m.group(1)] = m.group(2).strip()
+    named_in_header = set(re.findall(r"^\s*#\s*define\s+(\w+)(?=\s|$)",
+                                     header.read_text(), re.M))
+    constants = sorted(
+        name for name in named_in_header
+        if name in macros and not name.startswith("__")
+        and macros[name] and INTEGER_VALUE.match(macros[name])
+    )
+    cdef = "\n".join([
+        code,
+        *(f"#define {name} ..." for name in constants),
+        HELPERS_CDEF,
+    ])
+    return cdef, functions, constants
+
+
+# --- where libzmq comes from -----------------------------------------------------------
+
+def _pkg_config(*args: str) -> list[str]:
+    out = subprocess.run(["pkg-config", *args, "libzmq"], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    return shlex.split(out)
+
+
+def libzmq() -> dict:
+    """Describe the libzmq to build against: header, compile and link settings."""
+    if USE_SYSTEM:
+        include_dir = _pkg_config("--variable=includedir")[0]
+        return {
+            "origin": "system",
+            "version": _pkg_config("--modversion")[0],
+            "header": str(Path(include_dir) / "zmq.h"),
+            "sha256": None,
+            "include_dirs": [include_dir],
+            "compile_args": _pkg_config("--cflags-only-other"),
+            "link_args": _pkg_config("--libs"),
+            "objects": [],
+        }
+    sys.path.insert(0, str(HERE / "vendor" / "libzmq"))
+    try:
+        import recipe
+    finally:
+        sys.path.pop(0)
+    built = recipe.build(drafts=DRAFTS)
+    return {
+        "origin": "vendored",
+        "version": built["version"],
+        "header": str(Path(built["include_dir"]) / "zmq.h"),
+        "sha256": built["sha256"],
+        "tarball": built["tarball"],
+        "include_dirs": [built["include_dir"]],
+        "compile_args": [],
+        # the archive is C++: it needs libstdc++; keep its symbols out of our exports
+        "link_args": ["-Wl,--exclude-libs,ALL", "-lstdc++", "-lpthread"],
+        "objects": [built["library"]],
+    }
+
+
+def _c_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string literal is a valid C string literal here
+
+
+def prepare(ext, ffi: FFI) -> None:
+    """cffi's pre_run hook: obtain libzmq, generate the cdef, configure the extension."""
+    source = libzmq()
+    header = Path(source["header"])
+    cdef, functions, constants = generate(header, DRAFTS)
+    ffi.cdef(cdef)
+    info = {
+        "origin": source["origin"],
+        "libzmq_version": source["version"],
+        "sha256": source["sha256"],
+        "tarball": source.get("tarball"),
+        "drafts": DRAFTS,
+        "header": str(header),
+        "functions": functions,
+        "constants": constants,
+        "zmq_h": header.read_text(),
+    }
+    generated = Path(tempfile.mkdtemp(prefix="zmqffi-gen-"))
+    (generated / "zmqffi_build_info.h").write_text(
+        f"#define ZMQFFI_BUILD_INFO {_c_string(json.dumps(info))}\n"
+    )
+    ext.include_dirs[:0] = [str(generated), *source["include_dirs"]]
+    ext.extra_compile_args += source["compile_args"] + (
+        ["-DZMQ_BUILD_DRAFT_API"] if DRAFTS else [])
+    ext.extra_objects += source["objects"]
+    ext.extra_link_args += source["link_args"]
+
+
+if __name__ == "__main__":
+    print(generate(Path(libzmq()["header"]), DRAFTS)[0])

@@ -1,0 +1,1 @@
+from zmqffi._zmq import ffi, lib
