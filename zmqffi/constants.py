@@ -1,0 +1,19 @@
+"""Every integer constant of zmq.h, without its ZMQ_ prefix (zmqffi.PUSH, zmqffi.ETERM).
+
+The names come from the list the generator recorded in the extension (build_info),
+so this module follows whatever zmq.h the binding was built from.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from zmqffi._zmq import ffi, lib
+
+build_info: dict[str, Any] = json.loads(ffi.string(lib.zmqffi_build_info()))
+
+constants: dict[str, int] = {
+    (name[4:] if name.startswith("ZMQ_") else name): getattr(lib, name)
+    for name in build_info["constants"]
+}

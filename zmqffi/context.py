@@ -1,0 +1,190 @@
+"""Context: at most one live per process, terminated explicitly (or by ``with``)."""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+import threading
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from zmqffi._zmq import ffi, lib
+from zmqffi.errors import LifecycleError, raise_errno
+from zmqffi.message import release_lent
+from zmqffi.socket import FORKED, Socket, creation_site
+
+if TYPE_CHECKING:
+    from zmqffi.socket import _Core
+
+__all__ = ["Context"]
+
+_live: Context | None = None  # the process's live Context, if any
+_live_lock = threading.Lock()
+
+
+class Context:
+    """The container of a process's sockets. ZeroMQ wants one per process: a second
+    ``Context()`` while one is live raises LifecycleError; use ``Context.instance()``."""
+
+    def __init__(self, io_threads: int = 1) -> None:
+        global _live
+        self._closed = True  # until set up: __del__ must do nothing
+        self._forked = False
+        if isinstance(io_threads, bool) or not isinstance(io_threads, int):
+            raise TypeError(f"io_threads must be an int, not {type(io_threads).__name__}")
+        if io_threads < 0:
+            raise ValueError(f"io_threads must be >= 0, not {io_threads}")
+        site = creation_site()
+        with _live_lock:
+            if _live is not None:
+                raise LifecycleError(
+                    0, f"a Context is already live in this process (created at "
+                       f"{_live._site}); use one Context per process: "
+                       "Context.instance() returns it, or terminate it first")
+            handle = lib.zmq_ctx_new()
+            if handle == ffi.NULL:
+                raise_errno("zmq_ctx_new")
+            if io_threads != 1 and lib.zmq_ctx_set(handle, lib.ZMQ_IO_THREADS,
+                                                   io_threads) != 0:
+                lib.zmq_ctx_term(handle)
+                raise_errno(f"Context(io_threads={io_threads})")
+            self._handle = handle
+            self._site = site
+            self._sockets: dict[_Core, None] = {}  # open sockets, in creation order
+            self._closed = False
+            _live = self
+
+    @classmethod
+    def instance(cls, io_threads: int = 1) -> Context:
+        """The process's live Context, created if there is none."""
+        with _live_lock:
+            if _live is not None:
+                return _live
+        return cls(io_threads)
+
+    # --- state -----------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def handle(self) -> Any:
+        """The raw ``void *`` context, for ``zmqffi.lib`` calls."""
+        return self._open("handle")
+
+    def _open(self, what: str) -> Any:
+        if self._forked:
+            raise LifecycleError(0, f"{what}: this Context was inherited across fork(); "
+                                    "the child must create its own Context")
+        if self._closed:
+            raise LifecycleError(lib.ETERM, f"{what}: the Context is terminated")
+        return self._handle
+
+    def _remember(self, core: _Core) -> None:
+        self._sockets[core] = None
+
+    def _forget(self, core: _Core) -> None:
+        self._sockets.pop(core, None)
+
+    def __repr__(self) -> str:
+        state = "terminated" if self._closed else f"{len(self._sockets)} open sockets"
+        return f"<zmqffi.Context {state}, created at {self._site}>"
+
+    # --- sockets and options ---------------------------------------------------------
+
+    def socket(self, socket_type: int) -> Socket:
+        """A new socket of ``socket_type`` (zmqffi.PUSH, zmqffi.REQ, ...)."""
+        return Socket(self, socket_type)
+
+    def get(self, option: int) -> int:
+        value = lib.zmq_ctx_get(self._open("get"), option)
+        if value < 0:
+            raise_errno(f"Context.get({option})")
+        return value
+
+    def set(self, option: int, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"Context.set({option}) takes an int, "
+                            f"not {type(value).__name__}")
+        if lib.zmq_ctx_set(self._open("set"), option, value) != 0:
+            raise_errno(f"Context.set({option}, {value})")
+
+    # --- ending ----------------------------------------------------------------------
+
+    def term(self) -> None:
+        """Terminate. Refuses (LifecycleError, nothing changed) while sockets are open:
+        zmq_ctx_term would wait for them forever. Idempotent."""
+        if self._closed:
+            return
+        if self._forked:
+            self._closed = True
+            return
+        if self._sockets:
+            listing = "\n".join(f"  - {core.describe()}, created at {core.site}"
+                                for core in self._sockets)
+            raise LifecycleError(
+                0, f"term() with {len(self._sockets)} socket(s) still open; close them "
+                   f"first (or use destroy()):\n{listing}")
+        self._terminate()
+
+    def _terminate(self) -> None:
+        global _live
+        # blocks while closed sockets flush their queues (LINGER); Ctrl-C interrupts
+        while lib.zmq_ctx_term(self._handle) != 0:
+            if ffi.errno != _errno.EINTR:
+                raise_errno("zmq_ctx_term")
+        self._closed = True
+        with _live_lock:
+            if _live is self:
+                _live = None
+        release_lent()
+
+    def shutdown(self) -> None:
+        """From any thread: every blocked call on this context's sockets returns with
+        ContextTerminated, and so does every later call but close()."""
+        if self._closed or self._forked:
+            return
+        lib.zmq_ctx_shutdown(self._handle)
+
+    def destroy(self, linger: int | None = None) -> None:
+        """Shut down, close every open socket (with ``linger`` if given), terminate.
+        Callable from any thread."""
+        if self._closed:
+            return
+        if self._forked:
+            self._closed = True
+            return
+        lib.zmq_ctx_shutdown(self._handle)
+        for core in list(self._sockets):
+            core.close(linger)
+        self._terminate()
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: object) -> None:
+        if exc_type is None:
+            self.term()
+        else:
+            self.destroy(linger=0)  # don't hang, don't mask the exception
+
+    def __del__(self) -> None:
+        if getattr(self, "_closed", True) or self._forked:
+            return
+        warnings.warn(f"unterminated {self!r}", ResourceWarning, source=self)
+        self.destroy(linger=0)
+
+
+def _after_fork_in_child() -> None:
+    """The child must never touch the parent's libzmq state: mark it all dead."""
+    global _live, _live_lock
+    _live_lock = threading.Lock()
+    ctx, _live = _live, None
+    if ctx is not None:
+        ctx._forked = True
+        for core in ctx._sockets:
+            core.owner = FORKED
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

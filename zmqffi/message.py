@@ -1,0 +1,206 @@
+"""Message: one ``zmq_msg_t``, owned by Python, closed explicitly (or by ``with``).
+
+Memory rules kept here:
+* ``msg.buffer`` lends libzmq's memory to Python without a copy. Once a view exists, the
+  ``zmq_msg_t`` is owned by a cffi ``gc`` object that the view keeps alive, so closing
+  the Message (or sending it) never frees memory a view can still read.
+* ``Message(data, copy=False)`` lends Python's memory to libzmq (``zmq_msg_init_data``).
+  libzmq calls the free function in its own I/O thread, where taking the GIL could
+  deadlock; the C helper only records the buffer's ticket and Python drops its
+  reference when it drains the record (``release_lent``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from typing import Any
+
+from zmqffi._zmq import ffi, lib
+from zmqffi.errors import LifecycleError, raise_errno
+
+__all__ = ["Message"]
+
+EFAULT = 14
+
+# ticket -> the Python objects libzmq is reading from (kept alive until released)
+_lent: dict[int, Any] = {}
+_tickets = itertools.count(1)
+_drain_out = ffi.new("uintptr_t[]", 256)
+
+
+def release_lent() -> None:
+    """Drop our references to the buffers libzmq has finished with."""
+    while lib.zmqffi_released_waiting():
+        for i in range(lib.zmqffi_drain_released(_drain_out, 256)):
+            _lent.pop(_drain_out[i], None)
+
+
+def lend(msg: Any, data: Any) -> None:
+    """Initialise ``msg`` to point at ``data``'s memory without copying."""
+    if lib.zmqffi_released_waiting():
+        release_lent()
+    pinned = bytes_like(data)  # keeps data alive (and pinned on PyPy) while referenced
+    ticket = next(_tickets)
+    _lent[ticket] = pinned
+    if lib.zmqffi_msg_init_lent(msg, pinned, len(pinned), ticket) != 0:
+        del _lent[ticket]
+        raise_errno("zmq_msg_init_data")
+
+
+def bytes_like(data: Any, what: str = "data") -> Any:
+    """``data``'s memory as a cffi ``char[]`` (no copy), or a clear TypeError."""
+    try:
+        return ffi.from_buffer(data)
+    except TypeError:
+        pass
+    if isinstance(data, str):
+        raise TypeError(f"{what} must be bytes-like, not str: ZeroMQ carries bytes; "
+                        "encode the text first (e.g. text.encode())")
+    raise TypeError(f"{what} must be a bytes-like object (bytes, bytearray, memoryview) "
+                    f"or a Message, not {type(data).__name__}")
+
+
+def _close_msg(msg: Any) -> None:
+    lib.zmq_msg_close(msg)
+
+
+class Message:
+    """A ZeroMQ message frame. ``Message(data)`` copies ``data`` once;
+    ``Message(data, copy=False)`` lends ``data`` to libzmq (do not mutate it meanwhile)."""
+
+    __slots__ = ("_msg", "_closed", "_viewed", "__weakref__")
+
+    def __init__(self, data: Any = b"", copy: bool = True) -> None:
+        self._closed = True  # until initialised: __del__ must not close garbage
+        self._viewed = None
+        msg = ffi.new("zmq_msg_t *")
+        if not copy:
+            lend(msg, data)
+        else:
+            src = bytes_like(data)
+            n = len(src)
+            if lib.zmq_msg_init_size(msg, n) != 0:
+                raise_errno(f"zmq_msg_init_size({n})")
+            ffi.memmove(lib.zmq_msg_data(msg), src, n)
+        self._msg = msg
+        self._closed = False
+
+    @classmethod
+    def _empty(cls) -> Message:
+        """A fresh empty message, for receiving into."""
+        self = cls.__new__(cls)
+        self._viewed = None
+        self._msg = ffi.new("zmq_msg_t *")
+        lib.zmq_msg_init(self._msg)
+        self._closed = False
+        return self
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def _open(self) -> Any:
+        if self._closed:
+            raise LifecycleError(EFAULT, "Message is closed")
+        return self._msg
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Release the message. Idempotent. Views from ``buffer`` stay valid."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._viewed is not None:
+            self._viewed = None  # the views' owner closes the zmq_msg_t with the last view
+        else:
+            lib.zmq_msg_close(self._msg)
+
+    def __enter__(self) -> Message:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            warnings.warn(f"unclosed {self!r}", ResourceWarning, source=self)
+            self.close()
+
+    def __repr__(self) -> str:
+        if self._closed:
+            return "<zmqffi.Message closed>"
+        return f"<zmqffi.Message {len(self)} bytes{' more' if self.more else ''}>"
+
+    # --- content ---------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return lib.zmq_msg_size(self._open())
+
+    @property
+    def bytes(self) -> bytes:
+        """A copy of the content."""
+        msg = self._open()
+        return ffi.unpack(ffi.cast("char *", lib.zmq_msg_data(msg)), lib.zmq_msg_size(msg))
+
+    @property
+    def buffer(self) -> memoryview:
+        """A read-only view of the content, without a copy, valid while referenced."""
+        msg = self._open()
+        if self._viewed is None:
+            # Hand the zmq_msg_t to an owner object that closes it when collected; every
+            # view keeps the owner alive through the ffi.buffer it wraps.
+            self._viewed = ffi.gc(ffi.cast("char *", lib.zmq_msg_data(msg)),
+                                  lambda _data, msg=msg: _close_msg(msg))
+        return memoryview(ffi.buffer(self._viewed, lib.zmq_msg_size(msg))).toreadonly()
+
+    @property
+    def more(self) -> bool:
+        """True when more frames of the same multipart message follow."""
+        return bool(lib.zmq_msg_more(self._open()))
+
+    def get(self, property: int) -> int:
+        value = lib.zmq_msg_get(self._open(), property)
+        if value < 0:
+            raise_errno(f"Message.get({property})")
+        return value
+
+    def gets(self, name: str) -> str:
+        """A metadata property of a received message (e.g. "Peer-Address", "User-Id")."""
+        if not isinstance(name, str):
+            raise TypeError(f"property name must be str, not {type(name).__name__}")
+        value = lib.zmq_msg_gets(self._open(), name.encode())
+        if value == ffi.NULL:
+            raise_errno(f"Message.gets({name!r})")
+        return ffi.string(value).decode("utf-8", "replace")
+
+    @property
+    def handle(self) -> Any:
+        """The raw ``zmq_msg_t *`` for ``zmqffi.lib`` calls."""
+        return self._open()
+
+    def _send(self, socket: Any, flags: int) -> int:
+        """zmq_msg_send this message (libzmq empties what it sends); like the C call,
+        return -1 with errno set on failure, the content then left in place.
+
+        If views of the content exist, libzmq must not take their memory: send a copy
+        (sharing libzmq's reference-counted content) and, once sent, give this Message
+        a fresh empty zmq_msg_t, so it looks sent and the views stay valid.
+        """
+        msg = self._open()
+        if self._viewed is None:
+            return lib.zmq_msg_send(msg, socket, flags)
+        out = ffi.new("zmq_msg_t *")
+        lib.zmq_msg_init(out)
+        lib.zmq_msg_copy(out, msg)
+        rc = lib.zmq_msg_send(out, socket, flags)
+        if rc < 0:
+            errnum = ffi.errno
+            lib.zmq_msg_close(out)
+            ffi.errno = errnum
+            return rc
+        self._viewed = None
+        self._msg = ffi.new("zmq_msg_t *")
+        lib.zmq_msg_init(self._msg)
+        return rc

@@ -1,0 +1,95 @@
+"""Poller: wait for events on several sockets and file descriptors (zmq_poll)."""
+
+from __future__ import annotations
+
+import errno as _errno
+import time
+from typing import Any, Union
+
+from zmqffi._zmq import ffi, lib
+from zmqffi.errors import raise_errno
+from zmqffi.socket import Socket, get_ident
+
+__all__ = ["Poller"]
+
+Pollable = Union[Socket, int, Any]  # a Socket, an fd, or an object with fileno()
+
+
+def _fd_of(obj: Any) -> int:
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        return obj
+    fileno = getattr(obj, "fileno", None)
+    if fileno is None:
+        raise TypeError(f"Poller takes a zmqffi.Socket, a file descriptor or an object "
+                        f"with fileno(), not {type(obj).__name__}")
+    return int(fileno())
+
+
+class Poller:
+    """Register sockets or fds with event flags (POLLIN, POLLOUT, POLLERR), then poll."""
+
+    def __init__(self) -> None:
+        self._registered: dict[Any, int] = {}  # object -> flags, in registration order
+        self._items: Any = None  # zmq_pollitem_t[], rebuilt after a change
+
+    def register(self, obj: Pollable, flags: int = lib.ZMQ_POLLIN) -> None:
+        """Watch ``obj`` for ``flags``; flags 0 unregisters, like pyzmq."""
+        if not flags:
+            self.unregister(obj)
+            return
+        if not isinstance(obj, Socket):
+            _fd_of(obj)  # refuse what cannot be polled now, not at poll()
+        self._registered[obj] = flags
+        self._items = None
+
+    def modify(self, obj: Pollable, flags: int = lib.ZMQ_POLLIN) -> None:
+        if obj not in self._registered:
+            raise KeyError(f"{obj!r} is not registered with this Poller")
+        self.register(obj, flags)
+
+    def unregister(self, obj: Pollable) -> None:
+        if self._registered.pop(obj, None) is None:
+            raise KeyError(f"{obj!r} is not registered with this Poller")
+        self._items = None
+
+    def _build(self) -> Any:
+        items = ffi.new("zmq_pollitem_t[]", len(self._registered))
+        for item, (obj, flags) in zip(items, self._registered.items()):
+            if isinstance(obj, Socket):
+                item.socket = obj._core.handle
+            else:
+                item.fd = _fd_of(obj)
+            item.events = flags
+        self._items = items
+        return items
+
+    def poll(self, timeout: float | None = None) -> list[tuple[Pollable, int]]:
+        """Wait up to ``timeout`` milliseconds (None: forever) and return the
+        ``(object, events)`` pairs that are ready."""
+        if timeout is None or timeout < 0:
+            deadline = None
+        else:
+            deadline = time.monotonic() + timeout / 1000.0
+        cores = [obj._core for obj in self._registered if isinstance(obj, Socket)]
+        for core in cores:
+            core.busy += 1
+        try:
+            for core in cores:
+                if get_ident() != core.owner:
+                    core.refuse("poll")
+            items = self._items if self._items is not None else self._build()
+            while True:
+                wait = -1 if deadline is None else \
+                    max(0, int((deadline - time.monotonic()) * 1000))
+                count = lib.zmq_poll(items, len(items), wait)
+                if count >= 0:
+                    break
+                if ffi.errno != _errno.EINTR:  # on EINTR, the loop lets handlers run
+                    raise_errno("poll")
+        finally:
+            for core in cores:
+                core.busy -= 1
+        if count == 0:
+            return []
+        return [(obj, item.revents)
+                for obj, item in zip(self._registered, items) if item.revents]

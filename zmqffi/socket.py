@@ -1,0 +1,505 @@
+"""Socket: a ZeroMQ socket owned by one thread, closed explicitly (or by ``with``).
+
+Every call first checks, with one integer compare, that the calling thread owns the
+socket; a closed socket and one inherited across fork() have an impossible owner, so the
+same compare catches them and the slow path says which rule was broken.
+
+The state a Socket shares with its Context lives in a small ``_Core``: the Context holds
+the cores (not the Sockets), so it can close what is left open even after the Socket
+objects are gone, and garbage collection of a Socket is not prevented by its Context.
+``busy`` counts calls in progress: ``Context.destroy()`` from another thread marks the
+core closed, then waits for ``busy`` to drop to zero before ``zmq_close`` (with the GIL,
+either the caller sees the mark or destroy sees the call).
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import threading
+import time
+import traceback
+import warnings
+from collections import namedtuple
+from typing import TYPE_CHECKING, Any, Iterable
+
+from zmqffi._zmq import ffi, lib
+from zmqffi.errors import LifecycleError, ZMQError, raise_errno
+from zmqffi.message import Message, bytes_like, lend
+
+if TYPE_CHECKING:
+    from zmqffi.context import Context
+
+__all__ = ["Socket", "MonitorEvent", "recv_monitor_message"]
+
+get_ident = threading.get_ident
+EINTR = _errno.EINTR
+CLOSED = -1  # owner of a closed socket: no thread has this ident
+FORKED = -2  # owner of a socket inherited across fork()
+
+# Sends of immutable bytes at least this large lend the buffer to libzmq instead of
+# copying it (zmq_msg_init_data). Below it, the bookkeeping costs more than the copy
+# (measured with benchmarks/run.py: see benchmarks/README.md).
+ZERO_COPY_MIN = 64 * 1024
+
+SOCKET_TYPE_NAMES = {
+    getattr(lib, "ZMQ_" + name): name
+    for name in ("PAIR", "PUB", "SUB", "REQ", "REP", "DEALER", "ROUTER", "PULL", "PUSH",
+                 "XPUB", "XSUB", "STREAM", "SERVER", "CLIENT", "RADIO", "DISH", "GATHER",
+                 "SCATTER", "DGRAM", "PEER", "CHANNEL")
+    if hasattr(lib, "ZMQ_" + name)
+}
+
+# Every socket option of zmq_setsockopt(3) with its C type: one table for setsockopt,
+# getsockopt and error messages. Options of the draft API are used when built with it.
+INT, INT64, UINT64, BYTES, STR, KEY = "int", "int64_t", "uint64_t", "bytes", "str", "key"
+_OPTIONS = {
+    **dict.fromkeys("""
+        RATE RECOVERY_IVL SNDBUF RCVBUF RCVMORE FD EVENTS TYPE LINGER RECONNECT_IVL
+        BACKLOG RECONNECT_IVL_MAX SNDHWM RCVHWM MULTICAST_HOPS RCVTIMEO SNDTIMEO IPV4ONLY
+        ROUTER_MANDATORY TCP_KEEPALIVE TCP_KEEPALIVE_CNT TCP_KEEPALIVE_IDLE
+        TCP_KEEPALIVE_INTVL IMMEDIATE XPUB_VERBOSE ROUTER_RAW IPV6 MECHANISM PLAIN_SERVER
+        CURVE_SERVER PROBE_ROUTER REQ_CORRELATE REQ_RELAXED CONFLATE ROUTER_HANDOVER TOS
+        IPC_FILTER_PID IPC_FILTER_UID IPC_FILTER_GID GSSAPI_SERVER GSSAPI_PLAINTEXT
+        HANDSHAKE_IVL XPUB_NODROP BLOCKY XPUB_MANUAL STREAM_NOTIFY INVERT_MATCHING
+        HEARTBEAT_IVL HEARTBEAT_TTL HEARTBEAT_TIMEOUT XPUB_VERBOSER CONNECT_TIMEOUT
+        TCP_MAXRT THREAD_SAFE MULTICAST_MAXTPDU VMCI_CONNECT_TIMEOUT USE_FD
+        GSSAPI_PRINCIPAL_NAMETYPE GSSAPI_SERVICE_PRINCIPAL_NAMETYPE ZAP_ENFORCE_DOMAIN
+        LOOPBACK_FASTPATH MULTICAST_LOOP ROUTER_NOTIFY XPUB_MANUAL_LAST_VALUE IN_BATCH_SIZE
+        OUT_BATCH_SIZE WSS_TRUST_SYSTEM ONLY_FIRST_SUBSCRIBE RECONNECT_STOP PRIORITY
+        """.split(), INT),
+    "AFFINITY": UINT64, "MAXMSGSIZE": INT64, "VMCI_BUFFER_SIZE": UINT64,
+    "VMCI_BUFFER_MIN_SIZE": UINT64, "VMCI_BUFFER_MAX_SIZE": UINT64,
+    "ROUTING_ID": BYTES, "CONNECT_ROUTING_ID": BYTES, "SUBSCRIBE": BYTES,
+    "UNSUBSCRIBE": BYTES, "XPUB_WELCOME_MSG": BYTES, "HELLO_MSG": BYTES,
+    "DISCONNECT_MSG": BYTES,
+    "LAST_ENDPOINT": STR, "ZAP_DOMAIN": STR, "SOCKS_PROXY": STR, "SOCKS_USERNAME": STR,
+    "SOCKS_PASSWORD": STR, "PLAIN_USERNAME": STR, "PLAIN_PASSWORD": STR,
+    "BINDTODEVICE": STR, "GSSAPI_PRINCIPAL": STR, "GSSAPI_SERVICE_PRINCIPAL": STR,
+    "TCP_ACCEPT_FILTER": STR, "METADATA": STR, "WSS_KEY_PEM": STR, "WSS_CERT_PEM": STR,
+    "WSS_TRUST_PEM": STR, "WSS_HOSTNAME": STR,
+    "CURVE_PUBLICKEY": KEY, "CURVE_SECRETKEY": KEY, "CURVE_SERVERKEY": KEY,
+}
+# option number -> (name, C type), for the options this build of libzmq has
+OPTIONS = {getattr(lib, "ZMQ_" + name): (name, kind) for name, kind in _OPTIONS.items()
+           if hasattr(lib, "ZMQ_" + name)}
+
+
+def option_info(option: int) -> tuple[str, str]:
+    """(name, C type) of a socket option; unknown ones are tried as int (libzmq then
+    answers EINVAL, and the message shows the number)."""
+    if isinstance(option, bool) or not isinstance(option, int):
+        raise TypeError(f"option must be an int such as zmqffi.LINGER, "
+                        f"not {type(option).__name__}")
+    return OPTIONS.get(option) or (str(option), INT)
+
+
+def creation_site() -> str:
+    """'file:line in function' of the first caller outside zmqffi."""
+    for frame in reversed(traceback.extract_stack()):
+        if "/zmqffi/" not in frame.filename.replace("\\", "/"):
+            return f"{frame.filename}:{frame.lineno} in {frame.name}"
+    return "<unknown>"
+
+
+def thread_label(ident: int) -> str:
+    for thread in threading.enumerate():
+        if thread.ident == ident:
+            return f"thread {thread.name!r} (ident {ident})"
+    return f"thread (ident {ident}, no longer running)"
+
+
+class _Core:
+    """What a Socket and its Context share; see the module docstring."""
+
+    __slots__ = ("handle", "owner", "busy", "type", "site", "endpoints", "rmsg",
+                 "context")
+
+    def __init__(self, context: Context, handle: Any, socket_type: int) -> None:
+        self.handle = handle
+        self.owner = get_ident()
+        self.busy = 0
+        self.type = socket_type
+        self.site = creation_site()
+        self.endpoints: list[str] = []
+        self.context = context
+        self.rmsg = ffi.new("zmq_msg_t *")  # reused by recv(): no allocation per message
+        lib.zmq_msg_init(self.rmsg)
+
+    def describe(self) -> str:
+        kind = SOCKET_TYPE_NAMES.get(self.type, str(self.type))
+        where = f" {', '.join(self.endpoints)}" if self.endpoints else ""
+        return f"{kind} socket{where}"
+
+    def refuse(self, what: str) -> None:
+        """Raise the LifecycleError for a call from a thread that may not make it."""
+        if self.owner == CLOSED:
+            raise LifecycleError(_errno.ENOTSOCK, f"{what}: the {self.describe()} is closed")
+        if self.owner == FORKED:
+            raise LifecycleError(0, f"{what}: this {self.describe()} was inherited across "
+                                    "fork(); the child must create its own Context")
+        here = get_ident()
+        raise LifecycleError(
+            0, f"{what}: the {self.describe()} belongs to {thread_label(self.owner)}, "
+               f"but was used from {thread_label(here)}. ZeroMQ sockets are not "
+               "thread-safe: hand the socket over through a queue and call "
+               "sock.adopt() in the new thread")
+
+    def fail(self, what: str) -> None:
+        """After a failed C call: return on EINTR (the caller retries, and Python's
+        signal handlers run first, at its loop), else raise the error."""
+        errnum = ffi.errno
+        if errnum != EINTR:
+            raise_errno(f"{what} on {self.describe()}", errnum)
+
+    def close(self, linger: int | None) -> None:
+        """Close the libzmq socket; safe from any thread once the owner is out of it."""
+        if self.owner in (CLOSED, FORKED):
+            self.owner = CLOSED
+            return
+        self.owner = CLOSED  # from here, every new call is refused
+        deadline = time.monotonic() + 10.0
+        while self.busy:  # a call in another thread; shutdown() makes it return
+            if time.monotonic() > deadline:
+                raise LifecycleError(0, f"{self.describe()} is still in a call in "
+                                        "another thread; cannot close it")
+            time.sleep(0.001)
+        if linger is not None:
+            lib.zmq_setsockopt(self.handle, lib.ZMQ_LINGER, ffi.new("int *", linger),
+                               ffi.sizeof("int"))
+        lib.zmq_close(self.handle)
+        lib.zmq_msg_close(self.rmsg)
+        self.context._forget(self)
+
+
+MonitorEvent = namedtuple("MonitorEvent", ["event", "value", "endpoint"])
+
+
+class Socket:
+    """A ZeroMQ socket. Create it with ``ctx.socket(zmqffi.PUSH)``."""
+
+    __slots__ = ("_core", "context", "__weakref__")
+
+    def __init__(self, context: Context, socket_type: int) -> None:
+        if isinstance(socket_type, bool) or not isinstance(socket_type, int):
+            raise TypeError(f"socket type must be an int such as zmqffi.PUSH, "
+                            f"not {type(socket_type).__name__}")
+        self.context = context
+        handle = lib.zmq_socket(context._open("socket"), socket_type)
+        if handle == ffi.NULL:
+            raise_errno(f"socket({SOCKET_TYPE_NAMES.get(socket_type, socket_type)})")
+        self._core = _Core(context, handle, socket_type)
+        context._remember(self._core)
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._core.owner == CLOSED
+
+    @property
+    def type(self) -> int:
+        return self._core.type
+
+    @property
+    def handle(self) -> Any:
+        """The raw ``void *`` socket, for ``zmqffi.lib`` calls."""
+        c = self._core
+        if get_ident() != c.owner:
+            c.refuse("handle")
+        return c.handle
+
+    def close(self, linger: int | None = None) -> None:
+        """Close the socket (with ``linger`` ms if given). Idempotent."""
+        c = self._core
+        if c.owner in (CLOSED, FORKED):
+            c.owner = CLOSED
+            return
+        if get_ident() != c.owner:
+            c.refuse("close")
+        c.close(linger)
+
+    def adopt(self) -> None:
+        """Make the calling thread the owner (after a hand-over through a queue)."""
+        c = self._core
+        if c.owner in (CLOSED, FORKED):
+            c.refuse("adopt")
+        if c.busy:
+            raise LifecycleError(0, f"adopt: the {c.describe()} is in a call in "
+                                    f"{thread_label(c.owner)}")
+        c.owner = get_ident()
+
+    def __enter__(self) -> Socket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        c = getattr(self, "_core", None)
+        if c is None or c.owner in (CLOSED, FORKED):
+            return
+        warnings.warn(f"unclosed {self!r} (created at {c.site})", ResourceWarning,
+                      source=self)
+        c.close(linger=0)
+
+    def __repr__(self) -> str:
+        c = self._core
+        state = " closed" if c.owner == CLOSED else ""
+        return f"<zmqffi.Socket {c.describe()}{state}>"
+
+    # --- endpoints -------------------------------------------------------------------
+
+    def _endpoint_call(self, fn: Any, what: str, endpoint: str) -> None:
+        if not isinstance(endpoint, str):
+            raise TypeError(f"{what}() takes the endpoint as str "
+                            f"(e.g. 'tcp://127.0.0.1:5555'), not {type(endpoint).__name__}")
+        c = self._core
+        c.busy += 1
+        try:
+            if get_ident() != c.owner:
+                c.refuse(what)
+            while fn(c.handle, endpoint.encode()) != 0:
+                c.fail(f"{what}({endpoint!r})")
+        finally:
+            c.busy -= 1
+
+    def bind(self, endpoint: str) -> None:
+        self._endpoint_call(lib.zmq_bind, "bind", endpoint)
+        self._core.endpoints.append(self.last_endpoint or endpoint)
+
+    def connect(self, endpoint: str) -> None:
+        self._endpoint_call(lib.zmq_connect, "connect", endpoint)
+        self._core.endpoints.append(endpoint)
+
+    def unbind(self, endpoint: str) -> None:
+        self._endpoint_call(lib.zmq_unbind, "unbind", endpoint)
+        if endpoint in self._core.endpoints:
+            self._core.endpoints.remove(endpoint)
+
+    def disconnect(self, endpoint: str) -> None:
+        self._endpoint_call(lib.zmq_disconnect, "disconnect", endpoint)
+        if endpoint in self._core.endpoints:
+            self._core.endpoints.remove(endpoint)
+
+    @property
+    def last_endpoint(self) -> str:
+        """The endpoint last bound or connected, with a wildcard port resolved."""
+        value = self.getsockopt(lib.ZMQ_LAST_ENDPOINT)
+        assert isinstance(value, str)
+        return value
+
+    # --- sending ---------------------------------------------------------------------
+
+    def send(self, data: Any, flags: int = 0, copy: bool | None = None) -> None:
+        """Send one frame: bytes-like ``data`` or a Message (then emptied by libzmq).
+
+        ``copy=None`` copies small data and lends immutable ``bytes`` of at least
+        ZERO_COPY_MIN bytes to libzmq; ``copy=False`` always lends (do not mutate the
+        buffer until libzmq is done with it); ``copy=True`` always copies.
+        """
+        c = self._core
+        c.busy += 1
+        try:
+            if get_ident() != c.owner:
+                c.refuse("send")
+            if type(data) is bytes and (copy or len(data) < ZERO_COPY_MIN) \
+                    and copy is not False:
+                while lib.zmq_send(c.handle, data, len(data), flags) < 0:
+                    c.fail("send")
+            elif type(data) is Message:
+                while data._send(c.handle, flags) < 0:
+                    c.fail("send")
+            else:
+                self._send_buffer(c, data, flags, copy)
+        finally:
+            c.busy -= 1
+
+    def _send_buffer(self, c: _Core, data: Any, flags: int, copy: bool | None) -> None:
+        if isinstance(data, Message):  # a subclass
+            while data._send(c.handle, flags) < 0:
+                c.fail("send")
+            return
+        if copy is False or (copy is None and type(data) is bytes):
+            msg = ffi.new("zmq_msg_t *")
+            lend(msg, data)
+            while lib.zmq_msg_send(msg, c.handle, flags) < 0:
+                try:
+                    c.fail("send")
+                except BaseException:
+                    lib.zmq_msg_close(msg)
+                    raise
+            return
+        buf = bytes_like(data, "send() data")
+        while lib.zmq_send(c.handle, buf, len(buf), flags) < 0:
+            c.fail("send")
+
+    def send_multipart(self, parts: Iterable[Any], flags: int = 0,
+                       copy: bool | None = None) -> None:
+        """Send a multipart message atomically (every frame but the last with SNDMORE)."""
+        parts = list(parts)
+        if not parts:
+            raise ValueError("send_multipart() needs at least one frame")
+        for i, part in enumerate(parts):  # refuse bad input before sending anything
+            if not isinstance(part, (bytes, Message)):
+                bytes_like(part, f"send_multipart() frame {i}")
+        more = flags | lib.ZMQ_SNDMORE
+        for part in parts[:-1]:
+            self.send(part, more, copy)
+        self.send(parts[-1], flags, copy)
+
+    # --- receiving -------------------------------------------------------------------
+
+    def recv(self, flags: int = 0) -> bytes:
+        """Receive one frame as bytes."""
+        c = self._core
+        c.busy += 1
+        try:
+            if get_ident() != c.owner:
+                c.refuse("recv")
+            msg = c.rmsg
+            size = lib.zmq_msg_recv(msg, c.handle, flags)
+            while size < 0:
+                c.fail("recv")
+                size = lib.zmq_msg_recv(msg, c.handle, flags)
+            return ffi.unpack(ffi.cast("char *", lib.zmq_msg_data(msg)), size)
+        finally:
+            c.busy -= 1
+
+    def recv_multipart(self, flags: int = 0) -> list[bytes]:
+        """Receive every frame of one multipart message."""
+        parts = [self.recv(flags)]
+        rmsg = self._core.rmsg
+        while lib.zmq_msg_more(rmsg):
+            parts.append(self.recv(flags))
+        return parts
+
+    def recv_msg(self, flags: int = 0) -> Message:
+        """Receive one frame as a Message, without copying; the caller closes it."""
+        c = self._core
+        c.busy += 1
+        try:
+            if get_ident() != c.owner:
+                c.refuse("recv_msg")
+            msg = Message._empty()
+            while lib.zmq_msg_recv(msg._msg, c.handle, flags) < 0:
+                try:
+                    c.fail("recv_msg")
+                except BaseException:
+                    msg.close()
+                    raise
+            return msg
+        finally:
+            c.busy -= 1
+
+    def recv_into(self, buffer: Any, flags: int = 0) -> int:
+        """Receive one frame into a writable buffer; return the frame's full size
+        (larger than the buffer when the frame was truncated, like zmq_recv)."""
+        try:
+            target = ffi.from_buffer(buffer, require_writable=True)
+        except TypeError:
+            raise TypeError(f"recv_into() needs a writable buffer (bytearray, writable "
+                            f"memoryview), not {type(buffer).__name__}") from None
+        c = self._core
+        c.busy += 1
+        try:
+            if get_ident() != c.owner:
+                c.refuse("recv_into")
+            size = lib.zmq_recv(c.handle, target, len(target), flags)
+            while size < 0:
+                c.fail("recv_into")
+                size = lib.zmq_recv(c.handle, target, len(target), flags)
+            return size
+        finally:
+            c.busy -= 1
+
+    # --- options ---------------------------------------------------------------------
+
+    def setsockopt(self, option: int, value: Any) -> None:
+        """Set a socket option; ``value`` has the option's type (int, bytes or str)."""
+        name, kind = option_info(option)
+        if kind in (BYTES, STR, KEY):
+            if kind != BYTES and isinstance(value, str):
+                value = value.encode()
+            if kind == STR and not isinstance(value, (bytes, bytearray)):
+                raise TypeError(f"setsockopt({name}) takes str or bytes, "
+                                f"not {type(value).__name__}")
+            raw = bytes_like(value, f"setsockopt({name}) value")
+            size = len(raw)
+        else:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"setsockopt({name}) takes an int, "
+                                f"not {type(value).__name__}")
+            try:
+                raw = ffi.new(f"{kind} *", value)
+            except OverflowError:
+                raise ValueError(f"setsockopt({name}): {value} is out of range "
+                                 f"for a C {kind}") from None
+            size = ffi.sizeof(kind)
+        c = self._core
+        c.busy += 1
+        try:
+            if get_ident() != c.owner:
+                c.refuse(f"setsockopt({name})")
+            while lib.zmq_setsockopt(c.handle, option, raw, size) != 0:
+                c.fail(f"setsockopt({name}, {value!r})")
+        finally:
+            c.busy -= 1
+
+    def getsockopt(self, option: int) -> int | bytes | str:
+        """Read a socket option, as its C type: int, bytes (keys as Z85) or str."""
+        name, kind = option_info(option)
+        if kind in (BYTES, STR, KEY):
+            capacity = 41 if kind == KEY else 1024  # 41 asks libzmq for Z85
+            raw = ffi.new("char[]", capacity)
+        else:
+            raw = ffi.new(f"{kind} *")
+            capacity = ffi.sizeof(kind)
+        size = ffi.new("size_t *", capacity)
+        c = self._core
+        c.busy += 1
+        try:
+            if get_ident() != c.owner:
+                c.refuse(f"getsockopt({name})")
+            while lib.zmq_getsockopt(c.handle, option, raw, size) != 0:
+                c.fail(f"getsockopt({name})")
+        finally:
+            c.busy -= 1
+        if kind in (STR, KEY):
+            text = ffi.string(raw, size[0])
+            return text.decode() if kind == STR else text
+        if kind == BYTES:
+            return ffi.unpack(raw, size[0])
+        return raw[0]
+
+    set = setsockopt
+    get = getsockopt
+
+    # --- monitoring ------------------------------------------------------------------
+
+    def monitor(self, endpoint: str | None, events: int = lib.ZMQ_EVENT_ALL) -> None:
+        """Publish this socket's events on a PAIR ``endpoint`` (inproc); None stops."""
+        c = self._core
+        if get_ident() != c.owner:
+            c.refuse("monitor")
+        if endpoint is not None and not isinstance(endpoint, str):
+            raise TypeError(f"monitor() takes the endpoint as str or None, "
+                            f"not {type(endpoint).__name__}")
+        addr = ffi.NULL if endpoint is None else endpoint.encode()
+        if lib.zmq_socket_monitor(c.handle, addr, events) != 0:
+            raise_errno(f"monitor({endpoint!r}) on {c.describe()}")
+
+    def get_monitor_socket(self, events: int = lib.ZMQ_EVENT_ALL) -> Socket:
+        """Start monitoring and return a PAIR socket connected to the events."""
+        endpoint = f"inproc://zmqffi.monitor.{id(self._core):x}"
+        self.monitor(endpoint, events)
+        pair = self.context.socket(lib.ZMQ_PAIR)
+        pair.connect(endpoint)
+        return pair
+
+
+def recv_monitor_message(socket: Socket, flags: int = 0) -> MonitorEvent:
+    """Read one event from a monitor PAIR socket: (event, value, endpoint)."""
+    head, endpoint = socket.recv_multipart(flags)
+    event = int.from_bytes(head[:2], "little")
+    value = int.from_bytes(head[2:6], "little")
+    return MonitorEvent(event, value, endpoint.decode("utf-8", "replace"))
