@@ -90,8 +90,10 @@ class Pipeline:
         self.roles.append(role)
         return role
 
-    def wait_for(self, done: Callable[[], bool], timeout: float, what: str) -> None:
-        """Read the children's output until done() holds; fail if a role ends first or on timeout."""
+    def wait_for(self, done: Callable[[], bool], timeout: float, what: str,
+                 may_end: Role | None = None) -> None:
+        """Read the children's output until done() holds; fail on timeout or if a role ends
+        first (but `may_end`)."""
         deadline = time.monotonic() + timeout
         while not done():
             try:
@@ -100,8 +102,11 @@ class Pipeline:
                 raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}") from None
             if text is None:
                 role.ended = True
-                role.process.wait(timeout=STOP_TIMEOUT)
-                if not done() and role is not self.ventilator:
+                try:
+                    role.process.wait(timeout=STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    pass  # its output ended anyway; stop() deals with it
+                if not done() and role is not may_end:
                     raise RuntimeError(f"{role.name} ended (exit status {role.process.returncode}) "
                                        f"while waiting for {what}")
             else:
@@ -122,7 +127,7 @@ class Pipeline:
         return len(re.findall(r"[:.]", marks.partition("Total")[0]))
 
     def show_progress(self) -> None:
-        if self.sink is None:
+        if self.sink is None or not self.workers:
             return
         done, total = self.results(), self.args.tasks
         if self.tty:
@@ -164,7 +169,7 @@ class Pipeline:
         batch_timeout = args.tasks * args.max_workload / 1000 + STARTUP_TIMEOUT
         sink = self.sink
         self.wait_for(lambda: sink.ended and ventilator.ended, batch_timeout,
-                      "the sink to collect every result")
+                      "the sink to collect every result", may_end=ventilator)
         if self.tty or self.shown:
             print()
 
@@ -218,8 +223,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # A plain `kill` should clean up like Ctrl-C does.
+    # A plain `kill` should clean up like Ctrl-C does. Handling SIGINT explicitly also means
+    # the children start with its default (Ctrl-C -> KeyboardInterrupt) even when we were
+    # started with it ignored (e.g. in the background of a script), so stop() can use it.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     pipeline = Pipeline(args)
     try:
         return pipeline.run()
