@@ -21,6 +21,7 @@ import platform
 import re
 import signal
 import socket
+import shutil
 import statistics
 import subprocess
 import sys
@@ -53,6 +54,9 @@ C_IMPL = "c"
 PY_IMPLS = ("pyzmq", "pyzmq-nocopy", "zmqffi", "zmqffi-recv_into", "zmqffi-recv_msg",
             "zmqffi-zerocopy", "zmqffi-raw", "zmqffi-raw_msg")
 ALL_IMPLS = (C_IMPL, *PY_IMPLS)
+# zero-copy sends are for large messages: these rows run only the throughput cells of at
+# least this size (--all-rows runs them everywhere)
+IMPL_MIN_SIZE = {"pyzmq-nocopy": 64 * KIB, "zmqffi-zerocopy": 64 * KIB}
 DESCRIPTIONS = {
     "c": "libzmq 4.3.4 perf tools (local_thr/remote_thr, inproc_thr, local_lat/remote_lat, inproc_lat)",
     "pyzmq": "pyzmq send(bytes) / recv() -> bytes",
@@ -149,7 +153,13 @@ class Runner:
 
     def spawn(self, argv: list[str], side: str) -> subprocess.Popen:
         cpus = self._cpus(side)
-        preexec = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+        preexec = None
+        if cpus and shutil.which("taskset"):
+            argv = ["taskset", "-c", ",".join(map(str, sorted(cpus))), *argv]
+        elif cpus and hasattr(os, "sched_setaffinity"):  # (PyPy 3.9's os lacks it)
+            preexec = lambda: os.sched_setaffinity(0, cpus)  # noqa: E731
+        elif cpus:
+            raise SystemExit("--pin needs taskset or os.sched_setaffinity")
         return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, preexec_fn=preexec, start_new_session=True)
 
@@ -159,7 +169,8 @@ class Runner:
             for p in procs:
                 out, err = p.communicate(timeout=max(0.1, deadline - time.monotonic()))
                 if p.returncode != 0:
-                    raise Failed(f"{Path(p.args[0]).name} {' '.join(p.args[1:4])}: exit "
+                    cmd = [a for a in p.args if not a.startswith("-")][:4]
+                    raise Failed(f"{' '.join(Path(a).name for a in cmd)}: exit "
                                  f"{p.returncode}: {(err or out).strip()[-600:]}")
                 outs.append(out)
         except subprocess.TimeoutExpired:
@@ -309,14 +320,18 @@ def run(args) -> Path:
     for cell in cells:
         cell["warmup"] = min(warmup, cell["count"])
         for impl in impls:
+            if not args.all_rows and impl in IMPL_MIN_SIZE and (
+                    cell["kind"] != "thr" or cell["size"] < IMPL_MIN_SIZE[impl]):
+                continue
             cell["results"][impl] = {"values": [], "warmup_seconds": [], "errors": []}
 
     started = time.monotonic()
-    total = args.reps * len(cells) * len(impls)
+    total = args.reps * sum(len(cell["results"]) for cell in cells)
     done = 0
     for rep in range(args.reps):
         for cell in cells:
-            order = impls[rep % len(impls):] + impls[:rep % len(impls)]
+            here = list(cell["results"])
+            order = here[rep % len(here):] + here[:rep % len(here)]
             for impl in order:
                 done += 1
                 r = cell["results"][impl]
@@ -453,14 +468,17 @@ def render(data: dict) -> str:
                 f"{_fmt_ratio(r['vs_c'])} | {_fmt_ratio(r['vs_pyzmq'])} | "
                 f"{'—' if w is None else f'{w:.3f}'} |")
     # compact matrix: medians with ×C
-    impls = list(cells[0]["results"]) if cells else []
+    impls = [i for i in ALL_IMPLS if any(i in c["results"] for c in cells)]
     lines += ["", "Summary: median (×C)", "",
               "| cell | " + " | ".join(impls) + " |",
               "|---|" + "---:|" * len(impls)]
     for cell in cells:
         row = []
         for impl in impls:
-            r = cell["results"][impl]
+            r = cell["results"].get(impl)
+            if r is None:
+                row.append("")
+                continue
             row.append(f"{_fmt_val(cell['kind'], r['median'])} ({_fmt_ratio(r['vs_c'])})")
         unit = "msg/s" if cell["kind"] == "thr" else "µs"
         lines.append(f"| {cell['name']} [{unit}] | " + " | ".join(row) + " |")
@@ -579,6 +597,9 @@ def main(argv=None) -> None:
     p.add_argument("--warmup", type=int,
                    help="warm-up messages per Python run (default: 10000 on PyPy, 1000 "
                         "on CPython), capped at the cell's count")
+    p.add_argument("--all-rows", action="store_true",
+                   help="also run pyzmq-nocopy and zmqffi-zerocopy below 64 KiB and for "
+                        "latency")
     p.add_argument("--timeout", type=float, default=300, help="per measurement, seconds")
     p.add_argument("-o", "--output", help="JSON path (default results/<interp>-<date>.json)")
     run(p.parse_args(argv))
