@@ -92,6 +92,17 @@ static size_t zmqffi_drain_released(uintptr_t *out, size_t max)
     return n;
 }
 
+/* recv() in one call: receive into the socket's reused message and, when the frame
+   fits, copy it into the socket's small buffer (so Python needs one more call, not
+   three, to make the bytes object). Returns the frame size, or -1 with errno set. */
+static int zmqffi_recv_small(void *s, zmq_msg_t *msg, char *small, size_t cap, int flags)
+{
+    int size = zmq_msg_recv(msg, s, flags);
+    if (size >= 0 && (size_t) size <= cap)
+        memcpy(small, zmq_msg_data(msg), (size_t) size);
+    return size;
+}
+
 static const char *zmqffi_build_info(void)
 {
     return ZMQFFI_BUILD_INFO;
@@ -102,6 +113,7 @@ HELPERS_CDEF = """
 int zmqffi_msg_init_lent(zmq_msg_t *msg, void *data, size_t size, uintptr_t ticket);
 size_t zmqffi_released_waiting(void);
 size_t zmqffi_drain_released(uintptr_t *out, size_t max);
+int zmqffi_recv_small(void *s, zmq_msg_t *msg, char *small, size_t cap, int flags);
 const char *zmqffi_build_info(void);
 """
 

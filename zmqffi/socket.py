@@ -40,6 +40,8 @@ FORKED = -2  # owner of a socket inherited across fork()
 # copying it (zmq_msg_init_data). Below it, the bookkeeping costs more than the copy
 # (measured with benchmarks/run.py: see benchmarks/README.md).
 ZERO_COPY_MIN = 64 * 1024
+# recv() of frames up to this size costs one cffi call less (see zmqffi_recv_small).
+SMALL = 256
 
 SOCKET_TYPE_NAMES = {
     getattr(lib, "ZMQ_" + name): name
@@ -112,7 +114,7 @@ class _Core:
     """What a Socket and its Context share; see the module docstring."""
 
     __slots__ = ("handle", "owner", "busy", "type", "site", "endpoints", "rmsg",
-                 "context")
+                 "small", "context")
 
     def __init__(self, context: Context, handle: Any, socket_type: int) -> None:
         self.handle = handle
@@ -124,6 +126,7 @@ class _Core:
         self.context = context
         self.rmsg = ffi.new("zmq_msg_t *")  # reused by recv(): no allocation per message
         lib.zmq_msg_init(self.rmsg)
+        self.small = ffi.new("char[]", SMALL)  # recv() copies small frames out here
 
     def describe(self) -> str:
         kind = SOCKET_TYPE_NAMES.get(self.type, str(self.type))
@@ -238,9 +241,11 @@ class Socket:
         c = getattr(self, "_core", None)
         if c is None or c.owner in (CLOSED, FORKED):
             return
-        warnings.warn(f"unclosed {self!r} (created at {c.site})", ResourceWarning,
-                      source=self)
-        c.close(linger=0)
+        try:  # close even where warnings are errors (-W error::ResourceWarning)
+            warnings.warn(f"unclosed {self!r} (created at {c.site})", ResourceWarning,
+                          source=self)
+        finally:
+            c.close(linger=0)
 
     def __repr__(self) -> str:
         c = self._core
@@ -356,12 +361,13 @@ class Socket:
         try:
             if get_ident() != c.owner:
                 c.refuse("recv")
-            msg = c.rmsg
-            size = lib.zmq_msg_recv(msg, c.handle, flags)
+            size = lib.zmqffi_recv_small(c.handle, c.rmsg, c.small, SMALL, flags)
             while size < 0:
                 c.fail("recv")
-                size = lib.zmq_msg_recv(msg, c.handle, flags)
-            return ffi.unpack(ffi.cast("char *", lib.zmq_msg_data(msg)), size)
+                size = lib.zmqffi_recv_small(c.handle, c.rmsg, c.small, SMALL, flags)
+            if size <= SMALL:
+                return ffi.unpack(c.small, size)
+            return ffi.unpack(ffi.cast("char *", lib.zmq_msg_data(c.rmsg)), size)
         finally:
             c.busy -= 1
 
