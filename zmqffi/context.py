@@ -6,6 +6,7 @@ import errno as _errno
 import os
 import threading
 import warnings
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from zmqffi._zmq import ffi, lib
@@ -18,8 +19,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Context"]
 
-_live: Context | None = None  # the process's live Context, if any
-_live_lock = threading.Lock()
+# The process's live Context, if any. A weak reference: a live Context that nothing
+# else references must be collectable (ResourceWarning, then destroy). Reentrant lock:
+# collecting an old Context inside the lock runs its __del__, which takes the lock.
+_live_ref: weakref.ref[Context] | None = None
+_live_lock = threading.RLock()
+
+
+def _live() -> Context | None:
+    return _live_ref() if _live_ref is not None else None
 
 
 class Context:
@@ -27,7 +35,7 @@ class Context:
     ``Context()`` while one is live raises LifecycleError; use ``Context.instance()``."""
 
     def __init__(self, io_threads: int = 1) -> None:
-        global _live
+        global _live_ref
         self._closed = True  # until set up: __del__ must do nothing
         self._forked = False
         if isinstance(io_threads, bool) or not isinstance(io_threads, int):
@@ -36,10 +44,11 @@ class Context:
             raise ValueError(f"io_threads must be >= 0, not {io_threads}")
         site = creation_site()
         with _live_lock:
-            if _live is not None:
+            live = _live()
+            if live is not None and not live._closed:
                 raise LifecycleError(
                     0, f"a Context is already live in this process (created at "
-                       f"{_live._site}); use one Context per process: "
+                       f"{live._site}); use one Context per process: "
                        "Context.instance() returns it, or terminate it first")
             handle = lib.zmq_ctx_new()
             if handle == ffi.NULL:
@@ -52,14 +61,15 @@ class Context:
             self._site = site
             self._sockets: dict[_Core, None] = {}  # open sockets, in creation order
             self._closed = False
-            _live = self
+            _live_ref = weakref.ref(self)
 
     @classmethod
     def instance(cls, io_threads: int = 1) -> Context:
         """The process's live Context, created if there is none."""
         with _live_lock:
-            if _live is not None:
-                return _live
+            live = _live()
+            if live is not None and not live._closed:
+                return live
         return cls(io_threads)
 
     # --- state -----------------------------------------------------------------------
@@ -129,15 +139,15 @@ class Context:
         self._terminate()
 
     def _terminate(self) -> None:
-        global _live
+        global _live_ref
         # blocks while closed sockets flush their queues (LINGER); Ctrl-C interrupts
         while lib.zmq_ctx_term(self._handle) != 0:
             if ffi.errno != _errno.EINTR:
                 raise_errno("zmq_ctx_term")
         self._closed = True
         with _live_lock:
-            if _live is self:
-                _live = None
+            if _live() is self:
+                _live_ref = None
         release_lent()
 
     def shutdown(self) -> None:
@@ -172,15 +182,17 @@ class Context:
     def __del__(self) -> None:
         if getattr(self, "_closed", True) or self._forked:
             return
-        warnings.warn(f"unterminated {self!r}", ResourceWarning, source=self)
-        self.destroy(linger=0)
+        try:  # clean up even where warnings are errors (-W error::ResourceWarning)
+            warnings.warn(f"unterminated {self!r}", ResourceWarning, source=self)
+        finally:
+            self.destroy(linger=0)
 
 
 def _after_fork_in_child() -> None:
     """The child must never touch the parent's libzmq state: mark it all dead."""
-    global _live, _live_lock
-    _live_lock = threading.Lock()
-    ctx, _live = _live, None
+    global _live_ref, _live_lock
+    _live_lock = threading.RLock()
+    ctx, _live_ref = _live(), None
     if ctx is not None:
         ctx._forked = True
         for core in ctx._sockets:

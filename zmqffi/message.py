@@ -125,8 +125,10 @@ class Message:
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):
-            warnings.warn(f"unclosed {self!r}", ResourceWarning, source=self)
-            self.close()
+            try:  # free even where warnings are errors (-W error::ResourceWarning)
+                warnings.warn(f"unclosed {self!r}", ResourceWarning, source=self)
+            finally:
+                self.close()
 
     def __repr__(self) -> str:
         if self._closed:
