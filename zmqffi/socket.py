@@ -367,7 +367,13 @@ class Socket:
                 size = lib.zmqffi_recv_small(c.handle, c.rmsg, c.small, SMALL, flags)
             if size <= SMALL:
                 return ffi.unpack(c.small, size)
-            return ffi.unpack(ffi.cast("char *", lib.zmq_msg_data(c.rmsg)), size)
+            data = ffi.unpack(ffi.cast("char *", lib.zmq_msg_data(c.rmsg)), size)
+            if size >= ZERO_COPY_MIN and not lib.zmq_msg_more(c.rmsg):
+                # don't hold a large frame (over inproc, maybe the sender's lent
+                # buffer) until this socket's next recv: release it now
+                lib.zmq_msg_close(c.rmsg)
+                lib.zmq_msg_init(c.rmsg)
+            return data
         finally:
             c.busy -= 1
 
