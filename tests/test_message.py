@@ -1,0 +1,275 @@
+"""Message: content, copy and zero copy, and memory safety — a view from ``buffer``
+outlives close(), send, the socket and the context; a lent buffer arrives intact and is
+released once libzmq is done with it."""
+
+from __future__ import annotations
+
+import array
+import errno
+import gc
+import os
+import time
+import weakref
+from typing import Any, Callable
+
+import pytest
+
+import zmqffi
+from zmqffi import Context, LifecycleError, Message
+from zmqffi.message import release_lent
+
+TIMEOUT_MS = 5000
+LARGE = 100_000  # above libzmq's in-place size (33 bytes) and zmqffi's ZERO_COPY_MIN
+
+
+class Lent(bytearray):
+    """A bytes-like object that weakref can watch (bytes and bytearray cannot)."""
+
+
+def pipe(ctx: Context, endpoint: str) -> tuple[zmqffi.Socket, zmqffi.Socket]:
+    pull = ctx.socket(zmqffi.PULL)
+    pull.setsockopt(zmqffi.RCVTIMEO, TIMEOUT_MS)
+    pull.bind(endpoint)
+    push = ctx.socket(zmqffi.PUSH)
+    push.setsockopt(zmqffi.SNDTIMEO, TIMEOUT_MS)
+    push.connect(pull.last_endpoint)
+    return push, pull
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)  # polling a condition, bounded by the deadline
+    return True
+
+
+def released(ref: weakref.ref) -> Callable[[], bool]:
+    def check() -> bool:
+        release_lent()
+        gc.collect()
+        return ref() is None
+    return check
+
+
+# --- content --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("data", [b"", b"x", bytes(range(256)) * 400])
+def test_content_length_and_copy(data: bytes) -> None:
+    with Message(data) as msg:
+        assert len(msg) == len(data)
+        assert msg.bytes == data
+        assert bytes(msg.buffer) == data
+        assert not msg.more
+        assert repr(msg) == f"<zmqffi.Message {len(data)} bytes>"
+    assert repr(msg) == "<zmqffi.Message closed>"
+
+
+@pytest.mark.parametrize("make", [bytes, bytearray, memoryview,
+                                  lambda b: array.array("B", b)],
+                         ids=["bytes", "bytearray", "memoryview", "array"])
+def test_message_from_any_bytes_like(make: Callable[[bytes], Any]) -> None:
+    with Message(make(b"abc")) as msg:
+        assert msg.bytes == b"abc"
+
+
+@pytest.mark.parametrize("bad", ["text", 42, None, [1, 2]])
+def test_message_from_a_non_buffer_is_a_type_error(bad: Any) -> None:
+    with pytest.raises(TypeError, match="bytes-like"):
+        Message(bad)
+
+
+def test_str_error_says_to_encode() -> None:
+    with pytest.raises(TypeError, match="encode"):
+        Message("text")
+
+
+def test_copy_is_independent_of_the_source() -> None:
+    source = bytearray(b"original")
+    with Message(source) as msg:
+        source[:] = b"changed!"
+        assert msg.bytes == b"original"
+
+
+def test_buffer_is_read_only() -> None:
+    with Message(b"abc") as msg:
+        view = msg.buffer
+        assert view.readonly
+        with pytest.raises(TypeError):
+            view[0] = 0  # type: ignore[index]
+        view.release()
+
+
+# --- views outlive the message, the socket and the context ----------------------------
+
+@pytest.mark.parametrize("size", [10, LARGE], ids=["in-place", "heap"])
+def test_view_outlives_close_socket_and_context(size: int) -> None:
+    payload = os.urandom(size)
+    ctx = Context()
+    push, pull = pipe(ctx, "inproc://views")
+    push.send(payload)
+    msg = pull.recv_msg()
+    view = msg.buffer
+    msg.close()
+    assert bytes(view) == payload  # after close
+    push.close()
+    pull.close()
+    ctx.term()
+    del msg
+    gc.collect()
+    gc.collect()
+    assert bytes(view) == payload  # after the socket and the context are gone
+    assert view.tobytes() == payload
+    view.release()
+
+
+def test_view_outlives_the_message_garbage_collected_open() -> None:
+    payload = os.urandom(LARGE)
+    msg = Message(payload)
+    view = msg.buffer
+    ref = weakref.ref(msg)
+    with pytest.warns(ResourceWarning, match="unclosed <zmqffi.Message"):
+        del msg
+        for _ in range(3):
+            gc.collect()
+    assert ref() is None
+    assert bytes(view) == payload
+
+
+def test_send_with_live_views_keeps_them_valid(ctx: Context, endpoint: str) -> None:
+    push, pull = pipe(ctx, endpoint)
+    payload = os.urandom(LARGE)
+    msg = Message(payload)
+    view = msg.buffer
+    push.send(msg)
+    # sent: the Message looks empty and is still open; the view still reads the content
+    assert len(msg) == 0 and not msg.closed
+    assert bytes(view) == payload
+    assert pull.recv() == payload
+    msg.close()
+    assert bytes(view) == payload
+    push.close()
+    pull.close()
+
+
+def test_sent_message_is_empty_and_open(ctx: Context) -> None:
+    push, pull = pipe(ctx, "inproc://emptied")
+    msg = Message(b"content")
+    push.send(msg)
+    assert len(msg) == 0 and msg.bytes == b"" and not msg.closed
+    assert pull.recv() == b"content"
+    msg.close()
+    push.close()
+    pull.close()
+
+
+def test_recv_msg_metadata(ctx: Context) -> None:
+    push, pull = pipe(ctx, "tcp://127.0.0.1:*")
+    push.send_multipart([b"head", b"tail"])
+    with pull.recv_msg() as head, pull.recv_msg() as tail:
+        assert head.bytes == b"head" and head.more and head.get(zmqffi.MORE) == 1
+        assert tail.bytes == b"tail" and not tail.more
+        assert head.gets("Peer-Address") == "127.0.0.1"
+        assert head.gets("Socket-Type") == "PUSH"
+        with pytest.raises(zmqffi.ZMQError) as info:
+            head.gets("No-Such-Property")
+        assert info.value.errno == errno.EINVAL
+        assert "No-Such-Property" in str(info.value)
+        with pytest.raises(TypeError):
+            head.gets(b"Peer-Address")  # type: ignore[arg-type]
+    push.close()
+    pull.close()
+
+
+def test_received_message_can_be_forwarded_without_copy(ctx: Context) -> None:
+    push, pull = pipe(ctx, "inproc://forward-a")
+    push2, pull2 = pipe(ctx, "inproc://forward-b")
+    payload = os.urandom(LARGE)
+    push.send(payload)
+    with pull.recv_msg() as msg:
+        push2.send(msg)
+    assert pull2.recv() == payload
+    for sock in (push, pull, push2, pull2):
+        sock.close()
+
+
+# --- zero copy: Python's memory lent to libzmq ----------------------------------------
+
+def test_lent_message_arrives_intact_and_is_released(ctx: Context, endpoint: str) -> None:
+    push, pull = pipe(ctx, endpoint)
+    data = Lent(os.urandom(LARGE))
+    expected = bytes(data)
+    ref = weakref.ref(data)
+    msg = Message(data, copy=False)
+    del data  # from here, only zmqffi keeps it alive (it must, until libzmq is done)
+    gc.collect()
+    assert ref() is not None
+    push.send(msg)
+    msg.close()
+    assert pull.recv() == expected
+    assert wait_until(released(ref)), "the lent buffer was never released"
+    push.close()
+    pull.close()
+
+
+def test_lent_send_of_a_bytearray_arrives_intact_and_is_released(
+        ctx: Context, endpoint: str) -> None:
+    push, pull = pipe(ctx, endpoint)
+    data = Lent(os.urandom(LARGE))
+    expected = bytes(data)
+    ref = weakref.ref(data)
+    push.send(data, copy=False)
+    del data
+    assert pull.recv() == expected
+    assert wait_until(released(ref))
+    push.close()
+    pull.close()
+
+
+def test_lent_message_received_with_recv_msg_is_released_after_close(
+        ctx: Context) -> None:
+    # over inproc the receiver gets libzmq's reference to our very buffer
+    push, pull = pipe(ctx, "inproc://lent-recv-msg")
+    data = array.array("B", os.urandom(LARGE))
+    expected = data.tobytes()
+    ref = weakref.ref(data)
+    push.send(data, copy=False)
+    del data
+    received = pull.recv_msg()
+    assert received.bytes == expected
+    release_lent()
+    gc.collect()
+    assert ref() is not None, "released while the receiver still reads it"
+    received.close()
+    assert wait_until(released(ref))
+    push.close()
+    pull.close()
+
+
+def test_failed_lent_send_releases_the_buffer(ctx: Context) -> None:
+    push = ctx.socket(zmqffi.PUSH)  # no peer: a non-blocking send cannot proceed
+    data = Lent(b"z" * LARGE)
+    ref = weakref.ref(data)
+    with pytest.raises(zmqffi.Again):
+        push.send(data, zmqffi.DONTWAIT, copy=False)
+    msg = Message(data, copy=False)
+    with pytest.raises(zmqffi.Again):
+        push.send(msg, zmqffi.DONTWAIT)
+    assert len(msg) == LARGE  # a failed send leaves the content in place
+    msg.close()
+    del data
+    assert wait_until(released(ref))
+    push.close()
+
+
+def test_lent_buffers_outlive_context_destroy() -> None:
+    ctx = Context()
+    push = ctx.socket(zmqffi.PUSH)
+    push.connect("tcp://127.0.0.1:9")  # nobody listens: the message stays queued
+    data = Lent(os.urandom(LARGE))
+    ref = weakref.ref(data)
+    push.send(data, copy=False)
+    del data
+    ctx.destroy(linger=0)  # libzmq drops the queued message, releasing our buffer
+    assert wait_until(released(ref))
