@@ -408,7 +408,7 @@ class Socket:
         (larger than the buffer when the frame was truncated, like zmq_recv)."""
         try:
             target = ffi.from_buffer(buffer, require_writable=True)
-        except TypeError:
+        except (TypeError, BufferError):  # CPython says BufferError for read-only
             raise TypeError(f"recv_into() needs a writable buffer (bytearray, writable "
                             f"memoryview), not {type(buffer).__name__}") from None
         c = self._core
