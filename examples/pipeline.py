@@ -53,15 +53,17 @@ class Role:
         self.process = subprocess.Popen(
             [sys.executable, str(script), *args], stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, start_new_session=(os.name != "nt"))
-        threading.Thread(target=self._forward, args=(events,), daemon=True).start()
+        self.reader = threading.Thread(target=self._forward, args=(events,), daemon=True)
+        self.reader.start()
 
     def _forward(self, events: queue.Queue[Event]) -> None:
         assert self.process.stdout is not None
-        while True:
-            chunk = self.process.stdout.read1(4096)  # whatever is there: dots come one by one
-            if not chunk:
-                break
-            events.put((self, chunk.decode(errors="replace")))
+        with self.process.stdout as stdout:
+            while True:
+                chunk = stdout.read1(4096)  # whatever is there: dots come one by one
+                if not chunk:
+                    break
+                events.put((self, chunk.decode(errors="replace")))
         events.put((self, None))
 
     def signal(self, signum: int) -> None:
@@ -203,6 +205,8 @@ class Pipeline:
                     role.process.wait(timeout=max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     pass
+        for role in self.roles:  # their output ends with them: the pipes get closed
+            role.reader.join(timeout=STOP_TIMEOUT)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
