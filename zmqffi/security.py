@@ -57,6 +57,8 @@ def z85_decode(text: Union[bytes, str]) -> bytes:
                          f"not {len(text)}")
     if b"\0" in text:
         raise ValueError("z85_decode(): NUL is not a Z85 character")
+    if not text:  # libzmq refuses "", though z85_encode(b"") gives it
+        return b""
     out = ffi.new("uint8_t[]", len(text) * 4 // 5 or 1)
     if lib.zmq_z85_decode(out, text) == ffi.NULL:
         raise ValueError(f"z85_decode(): not valid Z85: {text[:45]!r}")
