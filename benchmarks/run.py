@@ -39,14 +39,14 @@ LAT_SIZES = (1, KIB)
 # messages (throughput) or round trips (latency) per cell, the same for every
 # implementation; chosen so a cell takes about 0.5-2 s for the Python implementations
 FULL_COUNTS = {
-    ("thr", "tcp", 1): 2_000_000, ("thr", "tcp", 64): 2_000_000,
-    ("thr", "tcp", KIB): 1_000_000, ("thr", "tcp", 64 * KIB): 50_000,
-    ("thr", "tcp", MIB): 2_000,
-    ("thr", "inproc", 1): 2_000_000, ("thr", "inproc", 64): 2_000_000,
-    ("thr", "inproc", KIB): 1_000_000, ("thr", "inproc", 64 * KIB): 100_000,
-    ("thr", "inproc", MIB): 5_000,
-    ("lat", "tcp", 1): 20_000, ("lat", "tcp", KIB): 20_000,
-    ("lat", "inproc", 1): 20_000, ("lat", "inproc", KIB): 20_000,
+    ("thr", "tcp", 1): 1_000_000, ("thr", "tcp", 64): 1_000_000,
+    ("thr", "tcp", KIB): 500_000, ("thr", "tcp", 64 * KIB): 30_000,
+    ("thr", "tcp", MIB): 1_000,
+    ("thr", "inproc", 1): 1_000_000, ("thr", "inproc", 64): 1_000_000,
+    ("thr", "inproc", KIB): 500_000, ("thr", "inproc", 64 * KIB): 50_000,
+    ("thr", "inproc", MIB): 2_000,
+    ("lat", "tcp", 1): 10_000, ("lat", "tcp", KIB): 10_000,
+    ("lat", "inproc", 1): 10_000, ("lat", "inproc", KIB): 10_000,
 }
 SHORT_DIVISOR = 100
 
@@ -279,8 +279,14 @@ def selected_cells(args) -> list[dict]:
     return cells
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # so that Runner.finish kills the measurement's processes
+
+
 def run(args) -> Path:
     import build_perf_tools  # noqa: PLC0415 - next to this file
+
+    signal.signal(signal.SIGTERM, _interrupt)
 
     pin = [int(c) for c in args.pin.split(",")] if args.pin else None
     impls = [i for i in ALL_IMPLS if not args.impls or i in args.impls]
