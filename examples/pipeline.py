@@ -128,6 +128,9 @@ class Pipeline:
         _, _, marks = self.sink.output.partition("\n")
         return len(re.findall(r"[:.]", marks.partition("Total")[0]))
 
+    def tasks_per_worker(self) -> list[int]:
+        return [worker.output.count(".") for worker in self.workers]  # a "." per task
+
     def show_progress(self) -> None:
         if self.sink is None or not self.workers:
             return
@@ -135,7 +138,7 @@ class Pipeline:
         if self.tty:
             width = 40
             bar = "#" * (width * done // total) if total else ""
-            per_worker = " ".join(str(w.output.count(".")) for w in self.workers)
+            per_worker = " ".join(map(str, self.tasks_per_worker()))
             print(f"\r[{bar:<{width}}] {done}/{total} results  tasks per worker: {per_worker}",
                   end="", flush=True)
         else:  # a log: the sink's own marks, as they come
@@ -172,6 +175,11 @@ class Pipeline:
         sink = self.sink
         self.wait_for(lambda: sink.ended and ventilator.ended, batch_timeout,
                       "the sink to collect every result", may_end=ventilator)
+        try:  # each worker prints its "." just after sending: let the last ones arrive
+            self.wait_for(lambda: sum(self.tasks_per_worker()) >= args.tasks, STOP_TIMEOUT,
+                          "the workers' last progress dots", may_end=ventilator)
+        except RuntimeError:
+            pass  # only the per-worker counts below would be short
         if self.tty or self.shown:
             print()
 
@@ -185,8 +193,7 @@ class Pipeline:
             print("FAILED: the ventilator did not report its expected cost", file=sys.stderr)
             return 1
         expected_msec, elapsed_msec = int(expected.group(1)), int(elapsed.group(1))
-        per_worker = ", ".join(str(w.output.count(".")) for w in self.workers)
-        print(f"Tasks per worker:   {per_worker}")
+        print(f"Tasks per worker:   {', '.join(map(str, self.tasks_per_worker()))}")
         print(f"Total expected cost: {expected_msec} msec")
         print(f"Total elapsed time: {elapsed_msec} msec")
         print(f"Speed-up over one worker: {expected_msec / max(elapsed_msec, 1):.2f}x "
