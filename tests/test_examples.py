@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO, Callable, Iterator, NamedTuple
 
 import pytest
 
@@ -322,12 +322,16 @@ def test_default_endpoints_are_the_guides(start: Start, script: str, defaults: l
 
 # --- whole pipelines: Pythonic and raw roles, in every mix -------------------------------
 
+class Batch(NamedTuple):
+    expected_cost: int  # msec, as the ventilator printed it
+    workers: list[Proc]  # still running
+
+
 def run_pipeline(start: Start, ventilator: list[str], worker: list[str], sink: list[str], *,
                  workers: int = 2, tasks: int = 20, seed: int = 7, max_workload: int = 3,
-                 ventilator_waits: bool = True) -> list[Proc]:
+                 ventilator_waits: bool = True) -> Batch:
     """Run sink, workers and ventilator (commands taking the examples' options) to the end
-    of one batch; check what the sink and the ventilator print. Returns the workers, still
-    running."""
+    of one batch; check what the sink and the ventilator print."""
     sink_proc = start(*sink, "--bind", LOOPBACK, "--tasks", str(tasks), "--timeout", "10")
     sink_endpoint = sink_proc.endpoint()
     wait = ["--wait-workers", str(workers)] if ventilator_waits else ["--no-wait"]
@@ -342,14 +346,15 @@ def run_pipeline(start: Start, ventilator: list[str], worker: list[str], sink: l
     assert ventilator_proc.finish() == 0, ventilator_proc
     assert re.fullmatch(rf"Bound to \S+\n{sink_marks(tasks)}\nTotal elapsed time: \d+ msec\n\n",
                         sink_proc.out), sink_proc
-    ventilator_proc.expect(r"Sending tasks to workers…\n\nTotal expected cost: \d+ msec\n$")
+    cost = ventilator_proc.expect(r"Sending tasks to workers…\n\n"
+                                  r"Total expected cost: (\d+) msec\n$")
     # A worker prints its "." just after sending the result: all of them, every task once.
     wait_until(lambda: sum(w.out.count(".") for w in worker_procs) >= tasks, TIMEOUT,
                "the workers' progress dots")
     assert sum(w.out.count(".") for w in worker_procs) == tasks
     for proc in (sink_proc, ventilator_proc):
         proc.assert_clean()
-    return worker_procs
+    return Batch(int(cost.group(1)), worker_procs)
 
 
 @pytest.mark.parametrize("ventilator, worker, sink", [
@@ -358,9 +363,11 @@ def run_pipeline(start: Start, ventilator: list[str], worker: list[str], sink: l
 ])
 def test_pipeline_roles_interoperate(start: Start, ventilator: str, worker: str,
                                      sink: str) -> None:
-    workers = run_pipeline(start, example(role(ventilator, "ventilator")),
-                           example(role(worker, "worker")), example(role(sink, "sink")))
-    for proc in workers:  # the guide's workers run forever: Ctrl-C ends them
+    batch = run_pipeline(start, example(role(ventilator, "ventilator")),
+                         example(role(worker, "worker")), example(role(sink, "sink")),
+                         tasks=20, seed=7, max_workload=3)
+    assert batch.expected_cost == sum(seeded_workloads(7, 20, 3))
+    for proc in batch.workers:  # the guide's workers run forever: Ctrl-C ends them
         assert proc.interrupt() == 130, proc
         assert "Traceback" not in proc.err
 
