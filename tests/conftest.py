@@ -50,3 +50,9 @@ def bound(sock: zmqffi.Socket, endpoint: str) -> str:
 
 def python() -> str:
     return sys.executable
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "large: needs ~1.5 GiB of memory (a 256 MiB message round trip); "
+                   'deselect with -m "not large"')
