@@ -9,10 +9,13 @@ the examples' command-line options, so the pipeline runner of test_examples.py d
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +23,8 @@ import pytest
 # The helpers and fixtures of the examples' tests (imported by path: tests/ is no package).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_examples import (  # noqa: E402
-    Proc, Start, example, role, run_pipeline, seeded_workloads, sigint_not_ignored, start,
+    TIMEOUT, Proc, Start, example, role, run_pipeline, seeded_workloads, sigint_not_ignored,
+    sink_marks, start, wait_until,
 )
 
 __all__ = ["sigint_not_ignored", "start"]  # fixtures, used by name
@@ -219,3 +223,146 @@ def test_mixed_pipeline(start: Start, cpp_roles: Path, ventilator: str, worker: 
     assert batch.expected_cost == expected
     for proc in batch.workers:
         stop_worker(proc, worker)
+
+
+# --- the guide's own C++ programs, when the seed chapter is there -------------------------
+
+SEED_DIR = Path(__file__).resolve().parents[2] / "shared" / "seed"
+
+# What the seed's worker needs of the guide's zhelpers.hpp (not shipped with the chapter),
+# and a way to move its hard-coded endpoints to free ports: each literal becomes a lookup
+# of an environment variable, falling back to the literal.
+SEED_SHIM = r"""
+#pragma once
+#include <zmq.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+#include <sstream>
+#include <thread>
+static inline void s_sleep(int msecs) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(msecs));
+}
+static inline const char *seed_endpoint(const char *variable, const char *literal) {
+    const char *value = std::getenv(variable);
+    return value ? value : literal;
+}
+"""
+SEED_ENDPOINTS = {  # literal in the seed -> the variable replacing it
+    "tcp://*:5557": "SEED_TASKS_BIND",
+    "tcp://localhost:5557": "SEED_TASKS",
+    "tcp://*:5558": "SEED_RESULTS_BIND",
+    "tcp://localhost:5558": "SEED_RESULTS",
+}
+
+
+@pytest.fixture(scope="module")
+def seed_programs(cpp_roles: Path) -> dict[str, Path]:
+    """The seed chapter's ventilator, worker and sink, compiled (read at test time, never
+    committed); a skip when the chapter is not next to the repository."""
+    chapters = sorted(SEED_DIR.glob("*.txt")) if SEED_DIR.is_dir() else []
+    text = next((t for t in (c.read_text(encoding="utf-8") for c in chapters)
+                 if "Task ventilator in C++" in t), None)
+    if text is None:
+        pytest.skip(f"the seed chapter with the C++ pipeline is not in {SEED_DIR}")
+    blocks = re.findall(r"```c\+\+\n(.*?)```", text, re.DOTALL)
+    directory = cpp_roles.parent
+    (directory / "zhelpers.hpp").write_text(SEED_SHIM, encoding="utf-8")
+    builds = {}
+    for name in ("ventilator", "worker", "sink"):
+        code = next(b for b in blocks if f"Task {name} in C++" in b)
+        for literal, variable in SEED_ENDPOINTS.items():
+            code = code.replace(f'"{literal}"', f'seed_endpoint("{variable}", "{literal}")')
+        source = directory / f"seed_{name}.cpp"
+        source.write_text(code, encoding="utf-8")
+        builds[name] = subprocess.Popen(  # the three at once
+            ["g++", "-std=c++17", "-w", "-include", str(directory / "zhelpers.hpp"),
+             "-o", str(directory / f"seed_{name}"), str(source), "-lzmq"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    outputs = {name: build.communicate(timeout=300)[0] for name, build in builds.items()}
+    for name, build in builds.items():
+        assert build.returncode == 0, f"the seed's {name} did not compile:\n{outputs[name]}"
+    return {name: directory / f"seed_{name}" for name in builds}
+
+
+def free_port() -> int:
+    # The seed's programs take fixed ports: ask the system for a free one (and free it).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def connections_to(port: int) -> int:
+    """Established tcp connections accepted on a local port (Linux's /proc/net/tcp; 0 where
+    there is none, and then the test is only slower)."""
+    table = Path("/proc/net/tcp")
+    if not table.exists():
+        return 1 << 30
+    count = 0
+    for line in table.read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        count += int(local.rsplit(":", 1)[1], 16) == port and state == "01"  # ESTABLISHED
+    return count
+
+
+def seed_environment() -> tuple[dict[str, str], str, str]:
+    """Variables moving the seed's endpoints to free ports; the two endpoints to connect to."""
+    tasks, results = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    env = {"SEED_TASKS_BIND": tasks, "SEED_TASKS": tasks,
+           "SEED_RESULTS_BIND": results, "SEED_RESULTS": results}
+    return env, tasks, results
+
+
+def test_python_workers_serve_the_seeds_ventilator_and_sink(start: Start,
+                                                           seed_programs: dict[str, Path]) -> None:
+    env, tasks, results = seed_environment()
+    sink = start(str(seed_programs["sink"]), env=env)
+    ventilator = start(str(seed_programs["ventilator"]), stdin=True, env=env)
+    ventilator.expect(r"Press Enter when the workers are ready: \n")
+    workers = [start(*example(role(kind, "worker")), "--ventilator", tasks, "--sink", results)
+               for kind in ("py", "py", "raw", "raw")]
+    # Press Enter when the workers are ready, as the prompt says: else the first one to
+    # connect gets most of the batch, and the test takes seconds longer.
+    port = int(tasks.rsplit(":", 1)[1])
+    deadline = time.monotonic() + TIMEOUT
+    while connections_to(port) < len(workers) and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling the kernel's table: nothing to wait on
+    assert ventilator.process.stdin is not None
+    ventilator.process.stdin.write(b"\n")  # the guide's 100 tasks of 1..100 msec
+    ventilator.process.stdin.close()
+
+    assert sink.finish() == 0, sink
+    assert re.fullmatch(rf"{sink_marks(100)}\nTotal elapsed time: \d+ msec\n\n", sink.out), sink
+    assert ventilator.finish() == 0, ventilator
+    # The Python ventilator prints exactly this too.
+    assert re.fullmatch(r"Press Enter when the workers are ready: \nSending tasks to workers…\n\n"
+                        r"Total expected cost: \d+ msec\n", ventilator.out), ventilator
+    wait_until(lambda: sum(w.out.count(".") for w in workers) >= 100, TIMEOUT, "the last dots")
+    assert sum(w.out.count(".") for w in workers) == 100
+    for worker in workers:
+        stop_worker(worker, "py")
+
+
+@pytest.mark.parametrize("kind", ["py", "raw"])
+def test_the_seeds_workers_serve_a_python_ventilator_and_sink(
+        start: Start, seed_programs: dict[str, Path], kind: str) -> None:
+    env, tasks, results = seed_environment()
+    sink = start(*example(role(kind, "sink")), "--bind", results, "--tasks", "20",
+                 "--timeout", "10")
+    ventilator = start(*example(role(kind, "ventilator")), "--bind", tasks, "--sink", results,
+                       "--tasks", "20", "--seed", "2", "--max-workload", "5",
+                       "--wait-workers", "2")
+    ventilator.expect("Waiting for 2 workers")
+    workers = [start(str(seed_programs["worker"]), env=env) for _ in range(2)]
+
+    assert sink.finish() == 0, sink
+    assert re.fullmatch(rf"{sink_marks(20)}\nTotal elapsed time: \d+ msec\n\n", sink.out), sink
+    assert ventilator.finish() == 0, ventilator
+    expected = sum(seeded_workloads(2, 20, 5))
+    assert ventilator.out.endswith(f"Total expected cost: {expected} msec\n"), ventilator
+    wait_until(lambda: sum(w.out.count(".") for w in workers) >= 20, TIMEOUT, "the last dots")
+    assert sum(w.out.count(".") for w in workers) == 20
+    for worker in workers:
+        stop_worker(worker, "cpp")

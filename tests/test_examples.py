@@ -39,13 +39,14 @@ OUTPUT = threading.Condition()
 class Proc:
     """An example running as a subprocess, in its own process group, its output collected."""
 
-    def __init__(self, argv: list[str], stdin: bool = False, tag: str = "") -> None:
+    def __init__(self, argv: list[str], stdin: bool = False, tag: str = "",
+                 env: dict[str, str] | None = None) -> None:
         self.argv = argv
         self.out = ""
         self.err = ""
         self.open_pipes = 2
         # Dev mode: a Message, socket or context left unclosed shows as a ResourceWarning.
-        env = dict(os.environ, PYTHONDEVMODE="1", **{TAG_VARIABLE: tag})
+        env = dict(os.environ, PYTHONDEVMODE="1", **{TAG_VARIABLE: tag}, **(env or {}))
         self.process = subprocess.Popen(
             argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
@@ -139,12 +140,13 @@ def example(script: str) -> list[str]:
 
 @pytest.fixture
 def start() -> Iterator[Start]:
-    """start(*command, stdin=False) runs a command; whatever still runs is killed after."""
+    """start(*command, stdin=False, env=None) runs a command (env: extra variables);
+    whatever still runs is killed after."""
     procs: list[Proc] = []
     tag = uuid.uuid4().hex
 
-    def _start(*argv: str, stdin: bool = False) -> Proc:
-        proc = Proc(list(argv), stdin=stdin, tag=tag)
+    def _start(*argv: str, stdin: bool = False, env: dict[str, str] | None = None) -> Proc:
+        proc = Proc(list(argv), stdin=stdin, tag=tag, env=env)
         procs.append(proc)
         return proc
 
