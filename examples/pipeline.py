@@ -29,8 +29,6 @@ from typing import Callable, Optional
 
 import _bootstrap
 
-_bootstrap.ensure_zmqffi()  # the roles need zmqffi: on a fresh checkout, install it first
-
 HERE = Path(__file__).resolve().parent
 # Bounds on every wait, in seconds. Each role is a fresh interpreter: PyPy, or a loaded CI
 # machine, can take a while to start one.
@@ -196,6 +194,7 @@ class Pipeline:
         print(f"Tasks per worker:   {', '.join(map(str, self.tasks_per_worker()))}")
         print(f"Total expected cost: {expected_msec} msec")
         print(f"Total elapsed time: {elapsed_msec} msec")
+        # One worker alone would take the expected cost: the ratio is what the others bring.
         print(f"Speed-up over one worker: {expected_msec / max(elapsed_msec, 1):.2f}x "
               f"with {n} worker{'s' * (n != 1)}", flush=True)
         return 0
@@ -234,6 +233,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    _bootstrap.ensure_zmqffi()  # the roles need zmqffi: on a fresh checkout, install it first
     # A plain `kill` should clean up like Ctrl-C does. Handling SIGINT explicitly also means
     # the children start with its default (Ctrl-C -> KeyboardInterrupt) even when we were
     # started with it ignored (e.g. in the background of a script), so stop() can use it.
