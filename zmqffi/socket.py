@@ -345,7 +345,11 @@ class Socket:
         if not parts:
             raise ValueError("send_multipart() needs at least one frame")
         for i, part in enumerate(parts):  # refuse bad input before sending anything
-            if not isinstance(part, (bytes, Message)):
+            if isinstance(part, Message):
+                if part.closed:  # else the frames before it would be left half-sent
+                    raise LifecycleError(_errno.EFAULT, f"send_multipart() frame {i}: "
+                                                        "the Message is closed")
+            elif not isinstance(part, bytes):
                 bytes_like(part, f"send_multipart() frame {i}")
         more = flags | lib.ZMQ_SNDMORE
         for part in parts[:-1]:
