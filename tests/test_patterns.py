@@ -223,6 +223,11 @@ def test_send_multipart_refuses_bad_frames_before_sending_any(ctx: Context) -> N
         push.send_multipart([b"good", "bad"])
     with pytest.raises(ValueError):
         push.send_multipart([])
+    closed = Message(b"closed")
+    closed.close()
+    with pytest.raises(zmqffi.LifecycleError, match="frame 1") as info:
+        push.send_multipart([b"good", closed])
+    assert info.value.errno == errno.EFAULT
     push.send(b"next message")
     # had "good" gone out with SNDMORE, it would be glued to this one
     assert pull.recv_multipart() == [b"next message"]
