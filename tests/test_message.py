@@ -15,7 +15,7 @@ from typing import Any, Callable
 import pytest
 
 import zmqffi
-from zmqffi import Context, LifecycleError, Message
+from zmqffi import Context, Message
 from zmqffi.message import release_lent
 
 TIMEOUT_MS = 5000

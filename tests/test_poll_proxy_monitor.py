@@ -7,7 +7,7 @@ import os
 import socket as pysocket
 import threading
 import time
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
