@@ -1,0 +1,79 @@
+"""Check result JSON files against the targets of issue 5.
+
+    python benchmarks/targets.py [results/*.json]    # default: newest run per interpreter
+
+For each target cell it shows the normal path (`zmqffi`: send(bytes)/recv()) and the best
+Pythonic zmqffi row (recv_into / recv_msg / zerocopy), with the ratio the target names and
+whether it is met. Raw-layer rows (`zmqffi-raw*`) never count: they are the ceiling.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import KIB, MIB, latest_per_interpreter  # noqa: E402
+
+PYTHONIC = ("zmqffi", "zmqffi-recv_into", "zmqffi-recv_msg", "zmqffi-zerocopy")
+
+# (label, cell ids, {interp: [(ref, op, threshold)]})
+TARGETS = [
+    ("thr 1 B / 64 B, tcp + inproc",
+     [f"thr-{t}-{s}" for t in ("tcp", "inproc") for s in (1, 64)],
+     {"cpython": [("pyzmq", ">=", 1.2)], "pypy": [("pyzmq", ">=", 2.0), ("c", ">=", 0.5)]}),
+    ("thr 1 KiB tcp", ["thr-tcp-1024"],
+     {"cpython": [("pyzmq", ">=", 1.0)], "pypy": [("c", ">=", 0.85)]}),
+    ("thr 64 KiB / 1 MiB tcp (zero-copy paths)", [f"thr-tcp-{s}" for s in (64 * KIB, MIB)],
+     {"cpython": [("c", ">=", 0.8)], "pypy": [("c", ">=", 0.8)]}),
+    ("thr 64 KiB / 1 MiB inproc (zero-copy paths)",
+     [f"thr-inproc-{s}" for s in (64 * KIB, MIB)],
+     {"cpython": [("c", ">=", 0.5)], "pypy": [("c", ">=", 0.5)]}),
+    ("round trip, tcp + inproc", [f"lat-{t}-{s}" for t in ("tcp", "inproc") for s in (1, KIB)],
+     {"cpython": [("c", "<=", 1.1)], "pypy": [("c", "<=", 1.1)]}),
+]
+
+
+def ratio(cell, impl, ref):
+    r, b = cell["results"].get(impl), cell["results"].get(ref)
+    if not r or not b or not r.get("median") or not b.get("median"):
+        return None
+    return r["median"] / b["median"]
+
+
+def check(data: dict) -> list[str]:
+    family = "pypy" if data["meta"]["interp_tag"].startswith("pypy") else "cpython"
+    cells = {c["id"]: c for c in data["cells"]}
+    lines = [f"### {data['meta']['interpreter']} ({data['meta']['date']})", "",
+             "| target | cell | ref | needed | zmqffi | best Pythonic row | met? |",
+             "|---|---|---|---|---:|---:|---|"]
+    for label, ids, per in TARGETS:
+        for cid in ids:
+            cell = cells.get(cid)
+            if cell is None:
+                continue
+            for ref, op, thr in per[family]:
+                def ok(x):
+                    return x is not None and (x >= thr if op == ">=" else x <= thr)
+                normal = ratio(cell, "zmqffi", ref)
+                cands = [(ratio(cell, i, ref), i) for i in PYTHONIC]
+                cands = [c for c in cands if c[0] is not None]
+                best = (max if op == ">=" else min)(cands) if cands else (None, "—")
+                met = "yes" if ok(normal) else ("with " + best[1] if ok(best[0]) else "no")
+                fmt = lambda x: "—" if x is None else f"{x:.2f}"  # noqa: E731
+                lines.append(f"| {label} | {cell['name']} | ×{ref} | {op} {thr} | "
+                             f"{fmt(normal)} | {fmt(best[0])} ({best[1]}) | {met} |")
+    return lines + [""]
+
+
+def main() -> None:
+    files = [Path(f) for f in sys.argv[1:]] or latest_per_interpreter()
+    out = []
+    for f in files:
+        out += check(json.loads(Path(f).read_text()))
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
