@@ -17,6 +17,7 @@ import argparse
 import collections
 import datetime as _dt
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -176,6 +177,60 @@ def summarise(raw: str, count: int = 0, rate: int = 0, top: int = 14) -> tuple[s
     return "\n".join(out), total
 
 
+def summarise_vmprof(path: Path, top: int = 14) -> tuple[str, int]:
+    """PyPy: self and inclusive samples per function below the measured loop (vmprof on
+    PyPy has no line numbers and no native frames: JIT-compiled code is attributed to
+    the Python function it came from, inlined callees included)."""
+    import vmprof
+    tree = vmprof.read_profile(str(path)).get_tree()
+    self_n: collections.Counter = collections.Counter()
+    incl: collections.Counter = collections.Counter()
+    total = [0]
+
+    def name(node) -> str:
+        parts = node.name.split(":")
+        if len(parts) >= 4:
+            return f"{short_file(':'.join(parts[3:]))}:{parts[2]} {parts[1]}"
+        return node.name
+
+    def walk(node, inside: bool) -> None:
+        here = inside or name(node).endswith(HOT)
+        if here:
+            if name(node).endswith(HOT) and not inside:
+                total[0] += node.count
+            kids = sum(c.count for c in node.children.values())
+            self_n[name(node)] += node.count - kids
+            incl[name(node)] += node.count
+        for child in node.children.values():
+            walk(child, here)
+
+    walk(tree, False)
+    n = max(total[0], 1)
+    out = [f"{total[0]} vmprof samples in the measured loop.", "",
+           "| function | self % | inclusive % |", "|---|---:|---:|"]
+    for key, c in self_n.most_common(top):
+        out.append(f"| `{key}` | {100 * c / n:.1f} | {100 * incl[key] / n:.1f} |")
+    return "\n".join(out + [""]), total[0]
+
+
+def jit_summary(path: Path) -> str:
+    if not path.exists():
+        return ""
+    keep = ("Tracing", "Backend", "TOTAL", "abort", "Total # of loops", "Total # of bridges")
+    lines = [l.strip() for l in path.read_text().splitlines() if l.strip().startswith(keep)]
+    lines = [l for l in lines if not (l.startswith("abort") and l.endswith("\t0"))]
+    return "PyPy JIT summary: " + "; ".join(" ".join(l.split()) for l in lines)
+
+
+def record_pypy(argv: list[str], base: Path, cpus: str | None) -> subprocess.Popen:
+    env = dict(os.environ, ZMQFFI_BENCH_VMPROF=str(base),
+               PYPYLOG=f"jit-summary:{base}-jit.txt")
+    if cpus and shutil.which("taskset"):
+        argv = ["taskset", "-c", cpus, *argv]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+
+
 def record(pyspy: str, argv: list[str], out: Path, native: bool, rate: int,
            cpus: str | None) -> subprocess.Popen:
     cmd = [pyspy, "record", "--format", "raw", "--rate", str(rate), "--output", str(out)]
@@ -194,15 +249,24 @@ def main() -> None:
     p.add_argument("--rate", type=int, default=1000, help="samples/s")
     p.add_argument("--only", nargs="*", help="impl names to profile")
     a = p.parse_args()
+    pypy = sys.implementation.name == "pypy"
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(pyspy).exists() and not shutil.which(pyspy):
+    if pypy:
+        try:
+            import vmprof  # noqa: F401
+        except ImportError:
+            sys.exit("on PyPy this uses vmprof: pip install vmprof")
+    elif not Path(pyspy).exists() and not shutil.which(pyspy):
         sys.exit("py-spy not found: pip install py-spy")
     pin = a.pin.split(",") if a.pin else None
     RESULTS.mkdir(exist_ok=True)
     stamp = _dt.datetime.now().strftime("%Y-%m-%d-%H%M%S")
-    report = [f"# py-spy profiles of the zmqffi hot paths — {stamp}", "",
-              f"{sys.implementation.name} {sys.version.split()[0]}; py-spy rate {a.rate}/s; "
-              f"native frames: {a.native}; pinning: "
+    report = [f"# {'vmprof' if pypy else 'py-spy'} profiles of the zmqffi hot paths — {stamp}",
+              "", f"{sys.implementation.name} {sys.version.split()[0]}; "
+              + ("vmprof period 0.2 ms (function level: PyPy's vmprof has no lines and no "
+                 "native frames); " if pypy else
+                 f"py-spy rate {a.rate}/s; native frames: {a.native}; ")
+              + "pinning: "
               f"{'receiver CPU %s, sender CPU %s' % (pin[0], pin[-1]) if pin else 'none'}. "
               "PUSH/PULL over tcp, sender and receiver in separate processes.", ""]
     for impl, size, count in SCENARIOS:
@@ -216,24 +280,38 @@ def main() -> None:
         out_r = RESULTS / f"profile-{stamp}-{tag}-recv.txt"
         out_s = RESULTS / f"profile-{stamp}-{tag}-send.txt"
         print(f"[profile] {tag}", file=sys.stderr, flush=True)
-        recv = record(pyspy, [*base, "thr-recv", *opts], out_r, a.native, a.rate,
-                      pin[0] if pin else None)
-        time.sleep(1.0)  # py-spy start-up, then the receiver binds
-        send = record(pyspy, [*base, "thr-send", *opts], out_s, a.native, a.rate,
-                      pin[-1] if pin else None)
+        if pypy:
+            opts[opts.index("--warmup") + 1] = "10000"
+            stem = RESULTS / f"profile-{stamp}-{tag}"
+            out_r = Path(f"{stem}-thr-recv.vmprof")
+            out_s = Path(f"{stem}-thr-send.vmprof")
+            recv = record_pypy([*base, "thr-recv", *opts], stem, pin[0] if pin else None)
+            time.sleep(0.5)
+            send = record_pypy([*base, "thr-send", *opts], stem, pin[-1] if pin else None)
+        else:
+            recv = record(pyspy, [*base, "thr-recv", *opts], out_r, a.native, a.rate,
+                          pin[0] if pin else None)
+            time.sleep(1.0)  # py-spy start-up, then the receiver binds
+            send = record(pyspy, [*base, "thr-send", *opts], out_s, a.native, a.rate,
+                          pin[-1] if pin else None)
         r_out, r_err = recv.communicate(timeout=600)
         send.communicate(timeout=600)
         result = next((json.loads(l) for l in r_out.splitlines()
                        if l.startswith("{") and "elapsed" in l), None)
-        rate = f"{count / result['elapsed']:,.0f} msg/s under py-spy" if result else r_err[-300:]
+        rate = f"{count / result['elapsed']:,.0f} msg/s under the profiler" if result else r_err[-300:]
         report += [f"## {impl}, {size} B ({rate})", ""]
         for side, path in (("receiver", out_r), ("sender", out_s)):
             if not path.exists():
                 report += [f"{side}: no profile written", ""]
                 continue
-            text, total = summarise(path.read_text(), count, a.rate)
+            if pypy:
+                text, total = summarise_vmprof(path)
+            else:
+                text, total = summarise(path.read_text(), count, a.rate)
             report += [f"### {side} ({total} samples, `{path.name}`)", "", text]
-    md = RESULTS / f"profile-{stamp}.md"
+        if pypy:
+            report += [jit_summary(Path(f"{stem}-jit.txt")), ""]
+    md = RESULTS / f"profile-{stamp}-{sys.implementation.name}.md"
     md.write_text("\n".join(report))
     print("\n".join(report))
     print(f"[profile] wrote {md}", file=sys.stderr)

@@ -322,6 +322,7 @@ def run(args) -> Path:
                                          "have none (as shipped)",
         "impls": {i: DESCRIPTIONS[i] for i in impls}, "unavailable": unavailable,
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "zmqffi_source": _source_state(),
     }
     for cell in cells:
         cell["warmup"] = min(warmup, cell["count"])
@@ -380,6 +381,21 @@ def run(args) -> Path:
     else:
         chart([out], out.with_suffix(".png"))
     return out
+
+
+def _source_state() -> str:
+    """The zmqffi commit measured (run.sh installs the working tree as it is)."""
+    root = HERE.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%h %s"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--",
+                                "zmqffi", "build_ffi.py", "vendor"],
+                               stdout=subprocess.PIPE, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" (+ uncommitted changes)" if dirty else "")
 
 
 def _versions() -> dict:
@@ -445,6 +461,8 @@ def render(data: dict) -> str:
         f"Pinning: {meta['pin_note']}. Reps: {meta['reps']}"
         f"{' (short mode)' if meta['short'] else ''}. Warm-up: {meta['warmup']} "
         f"(capped at the cell's count). Run took {meta['seconds']} s.",
+        "",
+        f"zmqffi measured at: {meta.get('zmqffi_source', '?')}",
         "",
         "Versions: " + "; ".join(
             f"{k} {v.get('version', '')} (libzmq {v['libzmq']})".replace("  ", " ")

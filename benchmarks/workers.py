@@ -663,7 +663,17 @@ def main(argv=None):
     p.add_argument("--warmup", type=int, default=0)
     a = p.parse_args(argv)
     impl = IMPLS[a.impl]()
-    ROLES[a.role](impl, a)
+    profile_to = os.environ.get("ZMQFFI_BENCH_VMPROF")  # set by profile.py on PyPy
+    if profile_to:
+        import vmprof
+        out = open(f"{profile_to}-{a.role}.vmprof", "w+b")
+        vmprof.enable(out.fileno(), 0.0002)
+    try:
+        ROLES[a.role](impl, a)
+    finally:
+        if profile_to:
+            vmprof.disable()
+            out.close()
 
 
 if __name__ == "__main__":
