@@ -58,7 +58,7 @@ class Role:
         assert self.process.stdout is not None
         with self.process.stdout as stdout:
             while True:
-                chunk = stdout.read1(4096)  # whatever is there: dots come one by one
+                chunk = os.read(stdout.fileno(), 4096)  # what is there: dots come one by one
                 if not chunk:
                     break
                 events.put((self, chunk.decode(errors="replace")))
@@ -91,9 +91,9 @@ class Pipeline:
         return role
 
     def wait_for(self, done: Callable[[], bool], timeout: float, what: str,
-                 may_end: Role | None = None) -> None:
+                 may_end: tuple[Role, ...] = ()) -> None:
         """Read the children's output until done() holds; fail on timeout or if a role ends
-        first (but `may_end`)."""
+        first (but those in `may_end`)."""
         deadline = time.monotonic() + timeout
         while not done():
             try:
@@ -106,7 +106,7 @@ class Pipeline:
                     role.process.wait(timeout=STOP_TIMEOUT)
                 except subprocess.TimeoutExpired:
                     pass  # its output ended anyway; stop() deals with it
-                if not done() and role is not may_end:
+                if not done() and role not in may_end:
                     raise RuntimeError(f"{role.name} ended (exit status {role.process.returncode}) "
                                        f"while waiting for {what}")
             else:
@@ -172,10 +172,10 @@ class Pipeline:
         batch_timeout = args.tasks * args.max_workload / 1000 + STARTUP_TIMEOUT
         sink = self.sink
         self.wait_for(lambda: sink.ended and ventilator.ended, batch_timeout,
-                      "the sink to collect every result", may_end=ventilator)
+                      "the sink to collect every result", may_end=(sink, ventilator))
         try:  # each worker prints its "." just after sending: let the last ones arrive
             self.wait_for(lambda: sum(self.tasks_per_worker()) >= args.tasks, STOP_TIMEOUT,
-                          "the workers' last progress dots", may_end=ventilator)
+                          "the workers' last progress dots")
         except RuntimeError:
             pass  # only the per-worker counts below would be short
         if self.tty or self.shown:

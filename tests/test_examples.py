@@ -183,6 +183,27 @@ def leftovers(tag: str) -> dict[int, str]:
     return found
 
 
+def wait_for_connections(endpoint: str, count: int) -> None:
+    """Wait until `count` tcp connections are established to the local port of `endpoint`.
+
+    For the roles that say nothing until work arrives: once connected, a process is past its
+    imports (a Ctrl-C there would be a traceback) and gets its share of the work. Linux's
+    /proc/net/tcp tells; elsewhere this returns at once (the tests only get slower).
+    """
+    table = Path("/proc/net/tcp")
+    port = int(endpoint.rsplit(":", 1)[1])
+    deadline = time.monotonic() + TIMEOUT
+    while table.exists():
+        rows = [line.split() for line in table.read_text().splitlines()[1:]]
+        established = sum(int(row[1].rsplit(":", 1)[1], 16) == port and row[3] == "01"
+                          for row in rows)  # the accepting side's rows; 01 = ESTABLISHED
+        if established >= count:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{established} of {count} connections to {endpoint} after {TIMEOUT} s")
+        time.sleep(0.01)  # polling the kernel's table: there is nothing to wait on
+
+
 def seeded_workloads(seed: int, tasks: int, max_workload: int) -> list[int]:
     """The ventilators' documented draw: random.Random(seed).randint(1, max_workload)."""
     rng = random.Random(seed)
@@ -331,7 +352,7 @@ class Batch(NamedTuple):
 
 def run_pipeline(start: Start, ventilator: list[str], worker: list[str], sink: list[str], *,
                  workers: int = 2, tasks: int = 20, seed: int = 7, max_workload: int = 3,
-                 ventilator_waits: bool = True) -> Batch:
+                 ventilator_waits: bool = True, worker_args: tuple[str, ...] = ()) -> Batch:
     """Run sink, workers and ventilator (commands taking the examples' options) to the end
     of one batch; check what the sink and the ventilator print."""
     sink_proc = start(*sink, "--bind", LOOPBACK, "--tasks", str(tasks), "--timeout", "10")
@@ -342,7 +363,7 @@ def run_pipeline(start: Start, ventilator: list[str], worker: list[str], sink: l
                             "--max-workload", str(max_workload), *wait)
     ventilator_endpoint = ventilator_proc.endpoint()
     worker_procs = [start(*worker, "--ventilator", ventilator_endpoint,
-                          "--sink", sink_endpoint) for _ in range(workers)]
+                          "--sink", sink_endpoint, *worker_args) for _ in range(workers)]
 
     assert sink_proc.finish() == 0, sink_proc
     assert ventilator_proc.finish() == 0, ventilator_proc
@@ -376,14 +397,23 @@ def test_pipeline_roles_interoperate(start: Start, ventilator: str, worker: str,
 
 # --- the one-command runner -------------------------------------------------------------
 
-def pipeline_report(proc: Proc) -> dict[str, float]:
+class Report(NamedTuple):
+    per_worker: list[int]
+    expected: int
+    elapsed: int
+    speedup: float
+    workers: int
+
+
+def pipeline_report(proc: Proc) -> Report:
+    """The runner's closing lines."""
     match = re.search(r"Tasks per worker: +([\d, ]+)\nTotal expected cost: (\d+) msec\n"
                       r"Total elapsed time: (\d+) msec\n"
                       r"Speed-up over one worker: ([\d.]+)x with (\d+) workers?\n$", proc.out)
     assert match, proc
     per_worker, expected, elapsed, speedup, workers = match.groups()
-    return {"per_worker": [int(n) for n in per_worker.split(", ")], "expected": int(expected),
-            "elapsed": int(elapsed), "speedup": float(speedup), "workers": int(workers)}
+    return Report([int(n) for n in per_worker.split(", ")], int(expected), int(elapsed),
+                  float(speedup), int(workers))
 
 
 @pytest.mark.parametrize("workers, raw", [(1, False), (4, False), (2, True)])
@@ -394,11 +424,10 @@ def test_pipeline_runner_completes_every_task(start: Start, workers: int, raw: b
     assert runner.finish() == 0, runner
     report = pipeline_report(runner)
     assert sink_marks(tasks) in runner.out  # the progress, as the sink shows it
-    assert report["workers"] == workers and len(report["per_worker"]) == workers
-    assert sum(report["per_worker"]) == tasks
-    assert report["expected"] == sum(seeded_workloads(seed, tasks, 5))
-    assert report["speedup"] == pytest.approx(report["expected"] / max(report["elapsed"], 1),
-                                              abs=0.006)
+    assert report.workers == workers and len(report.per_worker) == workers
+    assert sum(report.per_worker) == tasks
+    assert report.expected == sum(seeded_workloads(seed, tasks, 5))
+    assert report.speedup == pytest.approx(report.expected / max(report.elapsed, 1), abs=0.006)
     assert "Traceback" not in runner.err
     assert leftovers(start.tag) == {}  # type: ignore[attr-defined]
 
@@ -443,6 +472,7 @@ def test_broker_between_clients_and_servers(start: Start) -> None:
     frontend, backend = broker.endpoint(0), broker.endpoint(1)
     servers = [start(*example("hwserver.py"), "--connect", backend, "--work", "1", "--reply", name)
                for name in ("A", "B")]
+    wait_for_connections(backend, len(servers))
     clients = [start(*example("hwclient.py"), "--connect", frontend, "--requests", "4",
                      "--timeout", "10") for _ in range(2)]
     for client in clients:
