@@ -10,7 +10,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from zmqffi._zmq import ffi, lib
-from zmqffi.errors import LifecycleError, raise_errno
+from zmqffi.errors import LifecycleError, int_arg, raise_errno
 from zmqffi.message import release_lent
 from zmqffi.socket import FORKED, Socket, creation_site
 
@@ -165,6 +165,8 @@ class Context:
         if self._forked:
             self._closed = True
             return
+        if linger is not None:  # a bad one must not leave the context half destroyed
+            int_arg(linger, "destroy() linger")
         lib.zmq_ctx_shutdown(self._handle)
         for core in list(self._sockets):
             core.close(linger)

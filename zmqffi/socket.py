@@ -23,7 +23,7 @@ from collections import namedtuple
 from typing import TYPE_CHECKING, Any, Iterable
 
 from zmqffi._zmq import ffi, lib
-from zmqffi.errors import LifecycleError, ZMQError, raise_errno
+from zmqffi.errors import LifecycleError, ZMQError, int_arg, raise_errno
 from zmqffi.message import Message, bytes_like, lend
 
 if TYPE_CHECKING:
@@ -159,6 +159,8 @@ class _Core:
         if self.owner in (CLOSED, FORKED):
             self.owner = CLOSED
             return
+        if linger is not None:  # a bad one must not leave the socket half closed
+            int_arg(linger, "close() linger")
         self.owner = CLOSED  # from here, every new call is refused
         deadline = time.monotonic() + 10.0
         while self.busy:  # a call in another thread; shutdown() makes it return
