@@ -42,6 +42,7 @@ class Context:
             raise TypeError(f"io_threads must be an int, not {type(io_threads).__name__}")
         if io_threads < 0:
             raise ValueError(f"io_threads must be >= 0, not {io_threads}")
+        int_arg(io_threads, "io_threads")
         site = creation_site()
         with _live_lock:
             live = _live()
@@ -108,15 +109,18 @@ class Context:
         return Socket(self, socket_type)
 
     def get(self, option: int) -> int:
+        int_arg(option, "Context.get() option")
         value = lib.zmq_ctx_get(self._open("get"), option)
         if value < 0:
             raise_errno(f"Context.get({option})")
         return value
 
     def set(self, option: int, value: int) -> None:
+        int_arg(option, "Context.set() option")
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"Context.set({option}) takes an int, "
                             f"not {type(value).__name__}")
+        int_arg(value, f"Context.set({option}) value")
         if lib.zmq_ctx_set(self._open("set"), option, value) != 0:
             raise_errno(f"Context.set({option}, {value})")
 

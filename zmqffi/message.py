@@ -17,7 +17,7 @@ import warnings
 from typing import Any
 
 from zmqffi._zmq import ffi, lib
-from zmqffi.errors import LifecycleError, raise_errno
+from zmqffi.errors import LifecycleError, int_arg, raise_errno
 
 __all__ = ["Message"]
 
@@ -163,6 +163,7 @@ class Message:
         return bool(lib.zmq_msg_more(self._open()))
 
     def get(self, property: int) -> int:
+        int_arg(property, "Message.get() property")
         value = lib.zmq_msg_get(self._open(), property)
         if value < 0:
             raise_errno(f"Message.get({property})")
@@ -193,6 +194,7 @@ class Message:
         msg = self._open()
         if self._viewed is None:
             return lib.zmq_msg_send(msg, socket, flags)
+        int_arg(flags, "send() flags")  # before the copy, which a bad one would leak
         out = ffi.new("zmq_msg_t *")
         lib.zmq_msg_init(out)
         lib.zmq_msg_copy(out, msg)

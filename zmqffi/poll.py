@@ -7,7 +7,7 @@ import time
 from typing import Any, Union
 
 from zmqffi._zmq import ffi, lib
-from zmqffi.errors import raise_errno
+from zmqffi.errors import int_arg, raise_errno
 from zmqffi.socket import Socket, get_ident
 
 __all__ = ["Poller"]
@@ -34,6 +34,7 @@ class Poller:
 
     def register(self, obj: Pollable, flags: int = lib.ZMQ_POLLIN) -> None:
         """Watch ``obj`` for ``flags``; flags 0 unregisters, like pyzmq."""
+        int_arg(flags, "Poller flags", "short")  # zmq_pollitem_t.events is a short
         if not flags:
             self.unregister(obj)
             return
@@ -66,6 +67,13 @@ class Poller:
     def poll(self, timeout: float | None = None) -> list[tuple[Pollable, int]]:
         """Wait up to ``timeout`` milliseconds (None: forever) and return the
         ``(object, events)`` pairs that are ready."""
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+                raise TypeError(f"poll() timeout must be milliseconds (int or float) or "
+                                f"None, not {type(timeout).__name__}")
+            if not timeout < 2 ** 62:  # also NaN; beyond it zmq_poll's long overflows
+                raise ValueError(f"poll() timeout: {timeout} ms is out of range "
+                                 "(None waits forever)")
         if timeout is None or timeout < 0:
             deadline = None
         else:

@@ -23,7 +23,9 @@ def curve_public(secret: Union[bytes, str]) -> bytes:
     """The Z85 public key for a Z85 secret key (40 characters)."""
     if isinstance(secret, str):
         secret = secret.encode("ascii")
-    if not isinstance(secret, bytes) or len(secret) != 40:
+    if not isinstance(secret, bytes):
+        raise TypeError(f"curve_public() takes str or bytes, not {type(secret).__name__}")
+    if len(secret) != 40:
         raise ValueError("curve_public() takes a 40-character Z85 secret key")
     public = ffi.new("char[41]")
     if lib.zmq_curve_public(public, secret) != 0:

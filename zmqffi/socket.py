@@ -188,6 +188,7 @@ class Socket:
         if isinstance(socket_type, bool) or not isinstance(socket_type, int):
             raise TypeError(f"socket type must be an int such as zmqffi.PUSH, "
                             f"not {type(socket_type).__name__}")
+        int_arg(socket_type, "socket type")
         self.context = context
         handle = lib.zmq_socket(context._open("socket"), socket_type)
         if handle == ffi.NULL:
@@ -318,10 +319,14 @@ class Socket:
                     c.fail("send")
             else:
                 self._send_buffer(c, data, flags, copy)
+        except (TypeError, OverflowError):  # from cffi, before the C call
+            int_arg(flags, "send() flags")  # says what was wrong, if flags was
+            raise
         finally:
             c.busy -= 1
 
     def _send_buffer(self, c: _Core, data: Any, flags: int, copy: bool | None) -> None:
+        int_arg(flags, "send() flags")  # before a buffer is lent or a view copied
         if isinstance(data, Message):  # a subclass
             while data._send(c.handle, flags) < 0:
                 c.fail("send")
@@ -344,6 +349,7 @@ class Socket:
                        copy: bool | None = None) -> None:
         """Send a multipart message atomically (every frame but the last with SNDMORE)."""
         parts = list(parts)
+        int_arg(flags, "send_multipart() flags")
         if not parts:
             raise ValueError("send_multipart() needs at least one frame")
         for i, part in enumerate(parts):  # refuse bad input before sending anything
@@ -380,6 +386,9 @@ class Socket:
                 lib.zmq_msg_close(c.rmsg)
                 lib.zmq_msg_init(c.rmsg)
             return data
+        except (TypeError, OverflowError):  # from cffi, before the C call
+            int_arg(flags, "recv() flags")  # says what was wrong, if flags was
+            raise
         finally:
             c.busy -= 1
 
@@ -406,6 +415,9 @@ class Socket:
                     msg.close()
                     raise
             return msg
+        except (TypeError, OverflowError):  # from cffi, before the C call
+            int_arg(flags, "recv_msg() flags")  # says what was wrong, if flags was
+            raise
         finally:
             c.busy -= 1
 
@@ -427,6 +439,9 @@ class Socket:
                 c.fail("recv_into")
                 size = lib.zmq_recv(c.handle, target, len(target), flags)
             return size
+        except (TypeError, OverflowError):  # from cffi, before the C call
+            int_arg(flags, "recv_into() flags")  # says what was wrong, if flags was
+            raise
         finally:
             c.busy -= 1
 
@@ -502,6 +517,7 @@ class Socket:
         if endpoint is not None and not isinstance(endpoint, str):
             raise TypeError(f"monitor() takes the endpoint as str or None, "
                             f"not {type(endpoint).__name__}")
+        int_arg(events, "monitor() events")
         addr = ffi.NULL if endpoint is None else endpoint.encode()
         if lib.zmq_socket_monitor(c.handle, addr, events) != 0:
             raise_errno(f"monitor({endpoint!r}) on {c.describe()}")
