@@ -15,6 +15,7 @@ either the caller sees the mark or destroy sees the call).
 from __future__ import annotations
 
 import errno as _errno
+import re
 import threading
 import time
 import traceback
@@ -93,6 +94,23 @@ def option_info(option: int) -> tuple[str, str]:
         raise TypeError(f"option must be an int such as zmqffi.LINGER, "
                         f"not {type(option).__name__}")
     return OPTIONS.get(option) or (str(option), INT)
+
+
+_PORT = re.compile(r"[+-]?[0-9]+")
+
+
+def check_endpoint(what: str, endpoint: str) -> None:
+    """Refuse what libzmq would silently misread: a NUL (C stops reading there) and a
+    port outside 0..65535 (libzmq 4.3.4 wraps it: 'tcp://*:99999' binds port 34463)."""
+    if "\0" in endpoint:
+        raise ValueError(f"{what}({endpoint!r}): an endpoint cannot contain NUL")
+    transport, _, address = endpoint.partition("://")
+    if transport in ("tcp", "udp", "ws", "wss"):
+        for part in address.split(";"):  # connect's "source;destination"
+            port = part.split("/", 1)[0].rpartition(":")[2]  # ws://host:port/path
+            if _PORT.fullmatch(port) and not 0 <= int(port) <= 65535:
+                raise_errno(f"{what}({endpoint!r}): port {port} is out of range "
+                            "0..65535", _errno.EINVAL)
 
 
 def creation_site() -> str:
@@ -261,6 +279,7 @@ class Socket:
         if not isinstance(endpoint, str):
             raise TypeError(f"{what}() takes the endpoint as str "
                             f"(e.g. 'tcp://127.0.0.1:5555'), not {type(endpoint).__name__}")
+        check_endpoint(what, endpoint)
         c = self._core
         c.busy += 1
         try:
