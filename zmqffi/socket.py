@@ -255,8 +255,10 @@ class Socket:
     def __enter__(self) -> Socket:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, *exc: object) -> None:
+        # Left by an exception: drop what is queued (linger 0), as Context's __exit__
+        # does, so that terminating the context cannot hang on it.
+        self.close(None if exc_type is None else 0)
 
     def __del__(self) -> None:
         c = getattr(self, "_core", None)
@@ -427,12 +429,12 @@ class Socket:
             if get_ident() != c.owner:
                 c.refuse("recv_msg")
             msg = Message._empty()
-            while lib.zmq_msg_recv(msg._msg, c.handle, flags) < 0:
-                try:
+            try:  # the whole loop: a signal handler raises at the loop, not in fail()
+                while lib.zmq_msg_recv(msg._msg, c.handle, flags) < 0:
                     c.fail("recv_msg")
-                except BaseException:
-                    msg.close()
-                    raise
+            except BaseException:
+                msg.close()
+                raise
             return msg
         except (TypeError, OverflowError):  # from cffi, before the C call
             int_arg(flags, "recv_msg() flags")  # says what was wrong, if flags was
@@ -553,6 +555,6 @@ class Socket:
 def recv_monitor_message(socket: Socket, flags: int = 0) -> MonitorEvent:
     """Read one event from a monitor PAIR socket: (event, value, endpoint)."""
     head, endpoint = socket.recv_multipart(flags)
-    event = int.from_bytes(head[:2], "little")
-    value = int.from_bytes(head[2:6], "little")
+    event = int.from_bytes(head[:2], sys.byteorder)  # libzmq writes host byte order
+    value = int.from_bytes(head[2:6], sys.byteorder)
     return MonitorEvent(event, value, endpoint.decode("utf-8", "replace"))
