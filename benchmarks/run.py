@@ -515,12 +515,19 @@ def render(data: dict) -> str:
 # ------------------------------------------------------------------------------------
 
 def latest_per_interpreter() -> list[Path]:
-    newest: dict[str, Path] = {}
-    for path in sorted(RESULTS.glob("*.json")):
+    """The newest full run of each interpreter (a --short run only if there is no other)."""
+    newest: dict[tuple[str, bool], Path] = {}
+    for path in sorted(RESULTS.glob("*.json")):  # names sort by date within a tag
         tag = path.name.split("-", 1)[0]
-        if tag != "combined":
-            newest[tag] = path  # names sort by date within a tag
-    return list(newest.values())
+        if tag in ("combined", "profile"):
+            continue
+        try:
+            short = bool(json.loads(path.read_text())["meta"].get("short"))
+        except (OSError, ValueError, KeyError):
+            continue
+        newest[(tag, short)] = path
+    tags = {t for t, _ in newest}
+    return [newest.get((t, False)) or newest[(t, True)] for t in sorted(tags)]
 
 
 def chart(files: list[Path], out: Path) -> Path:
