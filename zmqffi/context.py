@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from zmqffi._zmq import ffi, lib
 from zmqffi.errors import LifecycleError, int_arg, raise_errno
 from zmqffi.message import release_lent
-from zmqffi.socket import FORKED, Socket, creation_site
+from zmqffi.socket import CLOSED, FORKED, SHUT, Socket, creation_site
 
 if TYPE_CHECKING:
     from zmqffi.socket import _Core
@@ -160,6 +160,9 @@ class Context:
         if self._closed or self._forked:
             return
         lib.zmq_ctx_shutdown(self._handle)
+        for core in list(self._sockets):
+            if core.owner not in (CLOSED, FORKED):
+                core.owner = SHUT
 
     def destroy(self, linger: int | None = None) -> None:
         """Shut down, close every open socket (with ``linger`` if given), terminate.

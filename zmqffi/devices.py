@@ -7,7 +7,7 @@ from typing import Any
 
 from zmqffi._zmq import ffi, lib
 from zmqffi.errors import raise_errno
-from zmqffi.socket import Socket, get_ident
+from zmqffi.socket import SHUT, Socket, get_ident
 
 __all__ = ["proxy", "proxy_steerable"]
 
@@ -22,6 +22,8 @@ def _run(name: str, call: Any, sockets: list[Socket | None]) -> None:
         core.busy += 1
     try:
         for core in cores:
+            if core.owner == SHUT:
+                return  # the context was shut down: the proxy's normal end, as on ETERM
             if get_ident() != core.owner:
                 core.refuse(name)
         handles = [ffi.NULL if s is None else s._core.handle for s in sockets]

@@ -36,6 +36,10 @@ get_ident = threading.get_ident
 EINTR = _errno.EINTR
 CLOSED = -1  # owner of a closed socket: no thread has this ident
 FORKED = -2  # owner of a socket inherited across fork()
+# Owner of an open socket whose Context was shut down: every call but close() raises
+# ContextTerminated. (libzmq alone does not promise it: a send shortly after another
+# skips reading the socket's commands, so it would still queue the message.)
+SHUT = -3
 
 # Sends of immutable bytes at least this large lend the buffer to libzmq instead of
 # copying it (zmq_msg_init_data). Below it, the bookkeeping costs more than the copy
@@ -158,6 +162,8 @@ class _Core:
         if self.owner == FORKED:
             raise LifecycleError(0, f"{what}: this {self.describe()} was inherited across "
                                     "fork(); the child must create its own Context")
+        if self.owner == SHUT:
+            raise_errno(f"{what} on {self.describe()}", lib.ETERM)
         here = get_ident()
         raise LifecycleError(
             0, f"{what}: the {self.describe()} belongs to {thread_label(self.owner)}, "
@@ -238,13 +244,15 @@ class Socket:
         if c.owner in (CLOSED, FORKED):
             c.owner = CLOSED
             return
-        if get_ident() != c.owner:
+        if get_ident() != c.owner and c.owner != SHUT:  # after shutdown, from any thread
             c.refuse("close")
         c.close(linger)
 
     def adopt(self) -> None:
         """Make the calling thread the owner (after a hand-over through a queue)."""
         c = self._core
+        if c.owner == SHUT:
+            return  # nothing to own: every call but close() raises ContextTerminated
         if c.owner in (CLOSED, FORKED):
             c.refuse("adopt")
         if c.busy:
