@@ -286,6 +286,34 @@ def test_shutdown_from_another_thread_unblocks_recv_and_later_calls(
     assert ctx.closed
 
 
+def test_every_call_after_shutdown_is_context_terminated(ctx: Context) -> None:
+    push, pull = connected_pair(ctx, "after-shutdown")
+    push.send(b"just before")  # libzmq alone would let the next send through
+    ctx.shutdown()
+    poller = zmqffi.Poller()
+    poller.register(pull)
+    for name, call in {
+        "send": lambda: push.send(b"after"),
+        "send_multipart": lambda: push.send_multipart([b"a", b"b"]),
+        "recv": lambda: pull.recv(zmqffi.DONTWAIT),
+        "recv_msg": lambda: pull.recv_msg(zmqffi.DONTWAIT),
+        "setsockopt": lambda: pull.setsockopt(zmqffi.LINGER, 0),
+        "bind": lambda: pull.bind("inproc://another"),
+        "poll": lambda: poller.poll(0),
+        "socket": lambda: ctx.socket(zmqffi.PAIR),
+    }.items():
+        with pytest.raises(zmqffi.ContextTerminated) as info:
+            call()
+        assert info.value.errno == zmqffi.ETERM, name
+    assert "send on PUSH socket inproc://after-shutdown" in str(
+        pytest.raises(zmqffi.ContextTerminated, push.send, b"x").value)
+    zmqffi.proxy(pull, push)  # returns at once: the proxy's normal end
+    call_in_thread(pull.close)  # close() still works, from any thread now
+    push.close()
+    assert pull.closed and push.closed
+    ctx.term()
+
+
 # --- close() and use after close ------------------------------------------------------
 
 def test_close_is_idempotent_everywhere() -> None:
