@@ -103,6 +103,45 @@ static int zmqffi_recv_small(void *s, zmq_msg_t *msg, char *small, size_t cap, i
     return size;
 }
 
+/* recv_many()/send_many(): loop in C over many small frames, one cffi call per batch.
+   recv: the first frame waits as `flags` says, the others are taken only if already
+   queued. Frames that fit are copied into `out` back to back, their sizes in `sizes`;
+   a frame that does not fit stays in `msg` and its size goes to *pending (else -1).
+   Returns how many frames were copied, or -1 with errno set if the first failed. */
+static int zmqffi_recv_many(void *s, zmq_msg_t *msg, char *out, size_t cap,
+                            size_t *sizes, int max, int flags, int *pending)
+{
+    int n = 0;
+    size_t used = 0;
+    *pending = -1;
+    while (n < max) {
+        int size = zmq_msg_recv(msg, s, n == 0 ? flags : flags | ZMQ_DONTWAIT);
+        if (size < 0)
+            return n == 0 ? -1 : n;
+        if (used + (size_t) size > cap) {
+            *pending = size;
+            return n;
+        }
+        memcpy(out + used, zmq_msg_data(msg), (size_t) size);
+        used += (size_t) size;
+        sizes[n++] = (size_t) size;
+    }
+    return n;
+}
+
+/* send: the frames lie back to back in `data`, frame i of lengths[i] bytes, each sent
+   with `flags`; stops at the first failure. Returns how many were sent (errno set when
+   fewer than count). */
+static int zmqffi_send_many(void *s, const char *data, size_t *lengths, int count,
+                            int flags)
+{
+    int n;
+    for (n = 0; n < count; data += lengths[n], n++)
+        if (zmq_send(s, data, lengths[n], flags) < 0)
+            break;
+    return n;
+}
+
 static const char *zmqffi_build_info(void)
 {
     return ZMQFFI_BUILD_INFO;
@@ -114,6 +153,9 @@ int zmqffi_msg_init_lent(zmq_msg_t *msg, void *data, size_t size, uintptr_t tick
 size_t zmqffi_released_waiting(void);
 size_t zmqffi_drain_released(uintptr_t *out, size_t max);
 int zmqffi_recv_small(void *s, zmq_msg_t *msg, char *small, size_t cap, int flags);
+int zmqffi_recv_many(void *s, zmq_msg_t *msg, char *out, size_t cap, size_t *sizes,
+                     int max, int flags, int *pending);
+int zmqffi_send_many(void *s, const char *data, size_t *lengths, int count, int flags);
 const char *zmqffi_build_info(void);
 """
 

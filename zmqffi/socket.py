@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno as _errno
 import re
+import sys
 import threading
 import time
 import traceback
@@ -47,6 +48,9 @@ SHUT = -3
 ZERO_COPY_MIN = 64 * 1024
 # recv() of frames up to this size costs one cffi call less (see zmqffi_recv_small).
 SMALL = 256
+# recv_many() copies up to this many frames / bytes per call into libzmq.
+BATCH_FRAMES = 1024
+BATCH_BYTES = 256 * 1024
 
 SOCKET_TYPE_NAMES = {
     getattr(lib, "ZMQ_" + name): name
@@ -136,7 +140,7 @@ class _Core:
     """What a Socket and its Context share; see the module docstring."""
 
     __slots__ = ("handle", "owner", "busy", "type", "site", "endpoints", "rmsg",
-                 "small", "context")
+                 "small", "batch", "context")
 
     def __init__(self, context: Context, handle: Any, socket_type: int) -> None:
         self.handle = handle
@@ -149,6 +153,7 @@ class _Core:
         self.rmsg = ffi.new("zmq_msg_t *")  # reused by recv(): no allocation per message
         lib.zmq_msg_init(self.rmsg)
         self.small = ffi.new("char[]", SMALL)  # recv() copies small frames out here
+        self.batch: Any = None  # recv_many()'s buffers, made on first use
 
     def describe(self) -> str:
         kind = SOCKET_TYPE_NAMES.get(self.type, str(self.type))
@@ -471,6 +476,85 @@ class Socket:
         except (TypeError, OverflowError):  # from cffi, before the C call
             int_arg(flags, "recv_into() flags")  # says what was wrong, if flags was
             raise
+        finally:
+            c.busy -= 1
+
+    # --- batches of small messages ---------------------------------------------------
+
+    def send_many(self, frames: Iterable[Any], flags: int = 0) -> int:
+        """Send each of ``frames`` (bytes-like) as a message of one frame, looping in C:
+        one call into libzmq per batch instead of one per message.
+
+        Returns how many were sent: all, unless a non-blocking send (DONTWAIT) or a
+        send timeout stopped the batch at the high-water mark part way; Again is raised
+        only when not even the first could be sent.
+        """
+        frames = list(frames)
+        try:
+            blob = b"".join(frames)
+        except TypeError:
+            for i, frame in enumerate(frames):
+                bytes_like(frame, f"send_many() frame {i}")
+            raise
+        count = len(frames)
+        if not count:
+            return 0
+        lengths = ffi.new("size_t[]", [len(f) if type(f) is bytes else memoryview(f).nbytes
+                                       for f in frames])
+        data = ffi.from_buffer(blob)
+        c = self._core
+        c.busy += 1
+        try:
+            if get_ident() != c.owner:
+                c.refuse("send_many")
+            sent, offset = 0, 0
+            while sent < count:
+                n = lib.zmqffi_send_many(c.handle, data + offset, lengths + sent,
+                                         count - sent, int_arg(flags, "send_many() flags"))
+                offset += sum(lengths[sent:sent + n]) if n else 0
+                sent += n
+                if sent < count and (sent == 0 or ffi.errno == EINTR):
+                    c.fail("send_many")  # EINTR: retry after the signal handlers
+                elif sent < count:
+                    break
+            return sent
+        finally:
+            c.busy -= 1
+
+    def recv_many(self, max_frames: int = 1024, flags: int = 0) -> list[bytes]:
+        """Receive up to ``max_frames`` frames in one call into libzmq: the first waits
+        as ``flags`` says, the others only if already queued. Frames of multipart
+        messages come one by one, as recv() would return them."""
+        max_frames = int_arg(max_frames, "recv_many() max_frames")
+        if max_frames < 1:
+            raise ValueError(f"recv_many() max_frames must be >= 1, not {max_frames}")
+        c = self._core
+        c.busy += 1
+        try:
+            if get_ident() != c.owner:
+                c.refuse("recv_many")
+            if c.batch is None:
+                c.batch = (ffi.new("char[]", BATCH_BYTES), ffi.new("size_t[]", BATCH_FRAMES),
+                           ffi.new("int *"))
+            out, sizes, pending = c.batch
+            want = min(max_frames, BATCH_FRAMES)
+            flags = int_arg(flags, "recv_many() flags")
+            n = lib.zmqffi_recv_many(c.handle, c.rmsg, out, BATCH_BYTES, sizes, want,
+                                     flags, pending)
+            while n < 0:
+                c.fail("recv_many")
+                n = lib.zmqffi_recv_many(c.handle, c.rmsg, out, BATCH_BYTES, sizes, want,
+                                         flags, pending)
+            lengths = ffi.unpack(sizes, n)
+            blob = ffi.unpack(out, sum(lengths))
+            frames, start = [], 0
+            for size in lengths:
+                frames.append(blob[start:start + size])
+                start += size
+            if pending[0] >= 0:  # a frame too large for the batch buffer, still in rmsg
+                frames.append(ffi.unpack(ffi.cast("char *", lib.zmq_msg_data(c.rmsg)),
+                                         pending[0]))
+            return frames
         finally:
             c.busy -= 1
 
