@@ -38,11 +38,8 @@ class Context:
         global _live_ref
         self._closed = True  # until set up: __del__ must do nothing
         self._forked = False
-        if isinstance(io_threads, bool) or not isinstance(io_threads, int):
-            raise TypeError(f"io_threads must be an int, not {type(io_threads).__name__}")
-        if io_threads < 0:
+        if int_arg(io_threads, "io_threads") < 0:
             raise ValueError(f"io_threads must be >= 0, not {io_threads}")
-        int_arg(io_threads, "io_threads")
         site = creation_site()
         with _live_lock:
             live = _live()
@@ -117,9 +114,6 @@ class Context:
 
     def set(self, option: int, value: int) -> None:
         int_arg(option, "Context.set() option")
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"Context.set({option}) takes an int, "
-                            f"not {type(value).__name__}")
         int_arg(value, f"Context.set({option}) value")
         if lib.zmq_ctx_set(self._open("set"), option, value) != 0:
             raise_errno(f"Context.set({option}, {value})")
