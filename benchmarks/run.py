@@ -25,6 +25,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,11 +53,16 @@ SHORT_DIVISOR = 100
 
 C_IMPL = "c"
 PY_IMPLS = ("pyzmq", "pyzmq-nocopy", "zmqffi", "zmqffi-recv_into", "zmqffi-recv_msg",
-            "zmqffi-zerocopy", "zmqffi-raw", "zmqffi-raw_msg")
+            "zmqffi-zerocopy", "zmqffi-batch", "zmqffi-raw", "zmqffi-raw_msg")
 ALL_IMPLS = (C_IMPL, *PY_IMPLS)
 # zero-copy sends are for large messages: these rows run only the throughput cells of at
 # least this size (--all-rows runs them everywhere)
 IMPL_MIN_SIZE = {"pyzmq-nocopy": 64 * KIB, "zmqffi-zerocopy": 64 * KIB}
+# batched sends/receives are for small messages: throughput cells up to this size
+# (--all-rows: every throughput cell)
+IMPL_MAX_SIZE = {"zmqffi-batch": KIB}
+# rows that have no latency loop at all (not even with --all-rows)
+THR_ONLY = {"zmqffi-batch"}
 DESCRIPTIONS = {
     "c": "libzmq 4.3.4 perf tools (local_thr/remote_thr, inproc_thr, local_lat/remote_lat, inproc_lat)",
     "pyzmq": "pyzmq send(bytes) / recv() -> bytes",
@@ -65,6 +71,8 @@ DESCRIPTIONS = {
     "zmqffi-recv_into": "zmqffi send(bytes) / recv_into(preallocated bytearray)",
     "zmqffi-recv_msg": "zmqffi send(bytes) / recv_msg() -> Message (closed after use; REP echoes it)",
     "zmqffi-zerocopy": "zmqffi send(Message(data, copy=False)) / recv_msg()",
+    "zmqffi-batch": "zmqffi send_many(1000 frames per call) / recv_many() -> list of bytes "
+                    "(each frame a message; loops in C)",
     "zmqffi-raw": "zmqffi.lib.zmq_send / zmq_recv on preallocated cffi buffers",
     "zmqffi-raw_msg": "zmqffi.lib zmq_msg_init_size+zmq_msg_send / zmq_msg_recv (the C tools' calls)",
 }
@@ -258,7 +266,8 @@ def probe(runner: Runner, impl: str) -> str | None:
     """None if impl works here, else why not (e.g. the Pythonic layer not there yet)."""
     try:
         runner.py(impl, "thr", "inproc", 64, 50, 0)
-        runner.py(impl, "lat", "inproc", 64, 20, 0)
+        if impl not in THR_ONLY:
+            runner.py(impl, "lat", "inproc", 64, 20, 0)
     except Failed as exc:
         return str(exc).splitlines()[-1][:300]
     return None
@@ -277,6 +286,19 @@ def selected_cells(args) -> list[dict]:
                       "unit": "msg/s" if kind == "thr" else "us/roundtrip",
                       "results": {}})
     return cells
+
+
+def runs_cell(impl: str, cell: dict, all_rows: bool) -> bool:
+    """Whether row impl runs in this cell (see IMPL_MIN_SIZE, IMPL_MAX_SIZE, THR_ONLY)."""
+    if impl in THR_ONLY and cell["kind"] != "thr":
+        return False
+    if all_rows:
+        return True
+    if impl in IMPL_MIN_SIZE and (cell["kind"] != "thr" or cell["size"] < IMPL_MIN_SIZE[impl]):
+        return False
+    if impl in IMPL_MAX_SIZE and cell["size"] > IMPL_MAX_SIZE[impl]:
+        return False
+    return True
 
 
 def _interrupt(signum, frame):
@@ -327,10 +349,12 @@ def run(args) -> Path:
     for cell in cells:
         cell["warmup"] = min(warmup, cell["count"])
         for impl in impls:
-            if not args.all_rows and impl in IMPL_MIN_SIZE and (
-                    cell["kind"] != "thr" or cell["size"] < IMPL_MIN_SIZE[impl]):
+            if not runs_cell(impl, cell, args.all_rows):
                 continue
             cell["results"][impl] = {"values": [], "warmup_seconds": [], "errors": []}
+    cells = [cell for cell in cells if cell["results"]]  # e.g. --impls zmqffi-batch: no lat-
+    if not cells:
+        raise SystemExit("no cell has a row to run (see --impls, --cells, --all-rows)")
 
     started = time.monotonic()
     total = args.reps * sum(len(cell["results"]) for cell in cells)
@@ -407,8 +431,9 @@ def _versions() -> dict:
          "print(getattr(zmqffi, '__version__', '?'), '%d.%d.%d' % (m[0], n[0], p[0]))",
          "zmqffi"),
     ):
+        # not from the checkout: there `python -c` would import the unbuilt ./zmqffi
         run = subprocess.run([sys.executable, "-c", probe_code], stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True)
+                             stderr=subprocess.DEVNULL, text=True, cwd=tempfile.gettempdir())
         if run.returncode == 0:
             pkg, lib = run.stdout.split()
             v[key] = {"version": pkg, "libzmq": lib}
@@ -630,7 +655,7 @@ def main(argv=None) -> None:
                         "on CPython), capped at the cell's count")
     p.add_argument("--all-rows", action="store_true",
                    help="also run pyzmq-nocopy and zmqffi-zerocopy below 64 KiB and for "
-                        "latency")
+                        "latency, and zmqffi-batch above 1 KiB (it has no latency loop)")
     p.add_argument("--timeout", type=float, default=300, help="per measurement, seconds")
     p.add_argument("-o", "--output", help="JSON path (default results/<interp>-<date>.json)")
     run(p.parse_args(argv))

@@ -44,8 +44,10 @@ install_zmqffi() {  # (re)install zmqffi from a snapshot of the working tree if 
     files="$(git ls-files -co --exclude-standard | grep -v '^benchmarks/' | sort)"
     hash="$( (echo "$files"; echo "$files" | xargs -d '\n' cat 2>/dev/null) | sha256sum | cut -c1-16)"
     stamp="$venv/.zmqffi-source"
+    # (the import from / : from the checkout, `python -c` would find the unbuilt ./zmqffi,
+    # fail, and reinstall every time)
     if [[ -f "$stamp" && "$(cat "$stamp")" == "$hash" ]] \
-        && "$venv/bin/python" -c 'import zmqffi' 2>/dev/null; then
+        && (cd / && "$venv/bin/python" -c 'import zmqffi') 2>/dev/null; then
         return
     fi
     echo "[bench] installing zmqffi from the working tree ($hash) into $venv" >&2
