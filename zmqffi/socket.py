@@ -15,6 +15,7 @@ either the caller sees the mark or destroy sees the call).
 from __future__ import annotations
 
 import errno as _errno
+import itertools
 import re
 import sys
 import threading
@@ -147,7 +148,7 @@ class _Core:
     """What a Socket and its Context share; see the module docstring."""
 
     __slots__ = ("handle", "owner", "busy", "type", "site", "endpoints", "rmsg",
-                 "small", "batch", "context")
+                 "small", "batch", "context", "monitoring")
 
     def __init__(self, context: Context, handle: Any, socket_type: int) -> None:
         self.handle = handle
@@ -161,6 +162,7 @@ class _Core:
         lib.zmq_msg_init(self.rmsg)
         self.small = ffi.new("char[]", SMALL)  # recv() copies small frames out here
         self.batch: Any = None  # recv_many()'s buffers, made on first use
+        self.monitoring: str | None = None  # the endpoint of the running monitor
 
     def describe(self) -> str:
         kind = SOCKET_TYPE_NAMES.get(self.type, str(self.type))
@@ -213,6 +215,7 @@ class _Core:
 
 
 MonitorEvent = namedtuple("MonitorEvent", ["event", "value", "endpoint"])
+_monitor_ids = itertools.count()
 
 
 class Socket:
@@ -641,14 +644,39 @@ class Socket:
         addr = ffi.NULL if endpoint is None else endpoint.encode()
         if lib.zmq_socket_monitor(c.handle, addr, events) != 0:
             raise_errno(f"monitor({endpoint!r}) on {c.describe()}")
+        c.monitoring = endpoint
 
     def get_monitor_socket(self, events: int = lib.ZMQ_EVENT_ALL) -> Socket:
-        """Start monitoring and return a PAIR socket connected to the events."""
-        endpoint = f"inproc://zmqffi.monitor.{id(self._core):x}"
+        """Start monitoring and return a PAIR socket connected to the events. Closing
+        that socket stops the monitor first (when this thread owns both)."""
+        # a new endpoint each time: the previous monitor's is released asynchronously
+        endpoint = f"inproc://zmqffi.monitor.{id(self._core):x}.{next(_monitor_ids)}"
         self.monitor(endpoint, events)
-        pair = self.context.socket(lib.ZMQ_PAIR)
+        pair = _MonitorReader(self.context, lib.ZMQ_PAIR)
+        pair._monitored, pair._endpoint = self._core, endpoint
         pair.connect(endpoint)
         return pair
+
+
+class _MonitorReader(Socket):
+    """The PAIR that get_monitor_socket() returns.
+
+    libzmq 4.3.4 emits monitor events with blocking sends: once the reader of a running
+    monitor is closed, the next event (a bind, a connection, stopping or replacing the
+    monitor) waits forever, in the caller's thread or in an I/O thread. So closing the
+    reader first stops its monitor, while the reader can still take MONITOR_STOPPED --
+    if this thread owns the monitored socket; if not, stop it (sock.monitor(None)) in
+    the thread that does, before closing the reader."""
+
+    __slots__ = ("_monitored", "_endpoint")
+
+    def close(self, linger: int | None = None) -> None:
+        m = getattr(self, "_monitored", None)
+        if m is not None and not self.closed and get_ident() == self._core.owner \
+                and m.monitoring == self._endpoint and get_ident() == m.owner:
+            lib.zmq_socket_monitor(m.handle, ffi.NULL, 0)
+            m.monitoring = None
+        super().close(linger)
 
 
 def recv_monitor_message(socket: Socket, flags: int = 0) -> MonitorEvent:

@@ -249,7 +249,10 @@ def build(drafts: bool = False) -> dict:
         with tempfile.TemporaryDirectory(prefix="zmqffi-libzmq-") as tmp:
             tmp_path = Path(tmp)
             with tarfile.open(tarball) as tar:
-                tar.extractall(tmp_path)
+                if hasattr(tarfile, "data_filter"):  # Python >= 3.9.17 / 3.12
+                    tar.extractall(tmp_path, filter="data")
+                else:
+                    tar.extractall(tmp_path)
             (source,) = [p.parent for p in tmp_path.glob("*/CMakeLists.txt")]
             build_dir = tmp_path / "build"
             cmake = _cmake()
