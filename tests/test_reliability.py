@@ -489,3 +489,49 @@ def test_pub_drops_at_the_high_water_mark(ctx: Context) -> None:
     assert excinfo.value.errno == errno.ENOTSUP
     pub.close()
     sub.close()
+
+
+# --- monitors whose reader went away ----------------------------------------------------
+
+MONITOR_AFTER_READER_CLOSED = """
+import time
+import zmqffi
+
+with zmqffi.Context() as ctx, ctx.socket(zmqffi.PAIR) as sock, \\
+        ctx.socket(zmqffi.PAIR) as peer:
+    for step in range(3):
+        with sock.get_monitor_socket() as reader:  # read an event, then close
+            reader.setsockopt(zmqffi.RCVTIMEO, 5000)
+            sock.bind("tcp://127.0.0.1:*")
+            while zmqffi.recv_monitor_message(reader).event != zmqffi.EVENT_LISTENING:
+                pass  # (connection events of the peer may come first)
+        # Not a synchronisation: the hang needed libzmq to have finished tearing down
+        # the reader's pipe (its reaper thread does), which a moment makes certain.
+        time.sleep(0.05)
+        # events with nobody left to read them: from this thread (a bind) and from an
+        # I/O thread (a connection accepted)
+        sock.bind("tcp://127.0.0.1:*")
+        peer.connect(sock.last_endpoint)
+        peer.send(b"through")
+        assert sock.recv() == b"through"
+        print("restart", step, flush=True)
+    reader = sock.get_monitor_socket()
+    sock.monitor(None)  # stopped by hand first, as the ventilator example does
+    reader.close()
+    with sock.get_monitor_socket():  # and replaced while its reader lives
+        sock.get_monitor_socket().close()
+    time.sleep(0.05)
+    sock.get_monitor_socket().close()  # a new one after the old reader's pipe is gone
+    print("stopped", flush=True)
+"""
+
+
+def test_monitor_reader_closed_while_its_monitor_runs(spawn: Any) -> None:
+    """libzmq 4.3.4 sends monitor events with blocking sends: once the reader is
+    closed, the next event (a bind, a connection, a new monitor) waited forever. The
+    reader from get_monitor_socket() stops its monitor as it closes: nothing hangs."""
+    peer = spawn(MONITOR_AFTER_READER_CLOSED)
+    for _ in range(3):
+        peer.expect("restart")
+    peer.expect("stopped")
+    assert peer.proc.wait(WAIT_MS / 1000) == 0
