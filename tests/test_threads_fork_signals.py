@@ -383,7 +383,9 @@ def test_ctrl_c_interrupts_a_blocking_call_promptly(name: str, tmp_path: Path) -
         line = lines.get(timeout=WAIT)
         elapsed = time.monotonic() - interrupted_at
         assert line == "interrupted", line
-        assert elapsed < 0.5, f"KeyboardInterrupt took {elapsed:.3f} s"
+        # Without the fix the call never returns (WAIT above); the bound is loose because
+        # CI runs two test environments at once on two cores (typically ~10 ms here).
+        assert elapsed < 2.0, f"KeyboardInterrupt took {elapsed:.3f} s"
         assert lines.get(timeout=WAIT) == "ok"
         assert proc.wait(timeout=WAIT) == 0
     except BaseException:

@@ -192,6 +192,19 @@ class _Core:
         if errnum != EINTR:
             raise_errno(f"{what} on {self.describe()}", errnum)
 
+    def call(self, what: str, fn: Any, *args: Any, failed: str | None = None) -> None:
+        """``fn(handle, *args)`` from the owner thread, retried on EINTR, raising on
+        failure (saying ``failed``, default ``what``): the frame of every call but the
+        hot paths, which inline it."""
+        self.busy += 1
+        try:
+            if get_ident() != self.owner:
+                self.refuse(what)
+            while fn(self.handle, *args) < 0:
+                self.fail(failed or what)
+        finally:
+            self.busy -= 1
+
     def close(self, linger: int | None) -> None:
         """Close the libzmq socket; safe from any thread once the owner is out of it."""
         if self.owner in (CLOSED, FORKED):
@@ -305,15 +318,7 @@ class Socket:
             raise TypeError(f"{what}() takes the endpoint as str "
                             f"(e.g. 'tcp://127.0.0.1:5555'), not {type(endpoint).__name__}")
         check_endpoint(what, endpoint)
-        c = self._core
-        c.busy += 1
-        try:
-            if get_ident() != c.owner:
-                c.refuse(what)
-            while fn(c.handle, endpoint.encode()) != 0:
-                c.fail(f"{what}({endpoint!r})")
-        finally:
-            c.busy -= 1
+        self._core.call(what, fn, endpoint.encode(), failed=f"{what}({endpoint!r})")
 
     def bind(self, endpoint: str) -> None:
         self._endpoint_call(lib.zmq_bind, "bind", endpoint)
@@ -591,15 +596,8 @@ class Socket:
                 raise ValueError(f"setsockopt({name}): {value} is out of range "
                                  f"for a C {kind}") from None
             size = ffi.sizeof(kind)
-        c = self._core
-        c.busy += 1
-        try:
-            if get_ident() != c.owner:
-                c.refuse(f"setsockopt({name})")
-            while lib.zmq_setsockopt(c.handle, option, raw, size) != 0:
-                c.fail(f"setsockopt({name}, {value!r})")
-        finally:
-            c.busy -= 1
+        self._core.call(f"setsockopt({name})", lib.zmq_setsockopt, option, raw, size,
+                        failed=f"setsockopt({name}, {value!r})")
 
     def getsockopt(self, option: int) -> int | bytes | str:
         """Read a socket option, as its C type: int, bytes (keys as Z85) or str."""
@@ -611,15 +609,7 @@ class Socket:
             raw = ffi.new(f"{kind} *")
             capacity = ffi.sizeof(kind)
         size = ffi.new("size_t *", capacity)
-        c = self._core
-        c.busy += 1
-        try:
-            if get_ident() != c.owner:
-                c.refuse(f"getsockopt({name})")
-            while lib.zmq_getsockopt(c.handle, option, raw, size) != 0:
-                c.fail(f"getsockopt({name})")
-        finally:
-            c.busy -= 1
+        self._core.call(f"getsockopt({name})", lib.zmq_getsockopt, option, raw, size)
         if kind in (STR, KEY):
             text = ffi.string(raw, size[0])
             return text.decode() if kind == STR else text
@@ -634,17 +624,14 @@ class Socket:
 
     def monitor(self, endpoint: str | None, events: int = lib.ZMQ_EVENT_ALL) -> None:
         """Publish this socket's events on a PAIR ``endpoint`` (inproc); None stops."""
-        c = self._core
-        if get_ident() != c.owner:
-            c.refuse("monitor")
         if endpoint is not None and not isinstance(endpoint, str):
             raise TypeError(f"monitor() takes the endpoint as str or None, "
                             f"not {type(endpoint).__name__}")
         int_arg(events, "monitor() events")
         addr = ffi.NULL if endpoint is None else endpoint.encode()
-        if lib.zmq_socket_monitor(c.handle, addr, events) != 0:
-            raise_errno(f"monitor({endpoint!r}) on {c.describe()}")
-        c.monitoring = endpoint
+        self._core.call("monitor", lib.zmq_socket_monitor, addr, events,
+                        failed=f"monitor({endpoint!r})")
+        self._core.monitoring = endpoint
 
     def get_monitor_socket(self, events: int = lib.ZMQ_EVENT_ALL) -> Socket:
         """Start monitoring and return a PAIR socket connected to the events. Closing
