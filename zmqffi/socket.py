@@ -26,7 +26,7 @@ from collections import namedtuple
 from typing import TYPE_CHECKING, Any, Iterable
 
 from zmqffi._zmq import ffi, lib
-from zmqffi.errors import LifecycleError, ZMQError, int_arg, raise_errno
+from zmqffi.errors import Again, LifecycleError, ZMQError, int_arg, raise_errno
 from zmqffi.message import Message, bytes_like, lend
 
 if TYPE_CHECKING:
@@ -241,12 +241,20 @@ class Socket:
             raise TypeError(f"socket type must be an int such as zmqffi.PUSH, "
                             f"not {type(socket_type).__name__}")
         int_arg(socket_type, "socket type")
+        if socket_type not in SOCKET_TYPE_NAMES:
+            # libzmq 4.3.4 makes the draft types (SERVER .. CHANNEL) in a stable build
+            # too, with no stable API to use them -- and DGRAM's send aborts the process
+            raise_errno(f"socket({socket_type}): not a socket type of this build "
+                        f"(zmqffi.PAIR .. zmqffi.{SOCKET_TYPE_NAMES[max(SOCKET_TYPE_NAMES)]})",
+                        _errno.EINVAL)
         self.context = context
         handle = lib.zmq_socket(context._open("socket"), socket_type)
         if handle == ffi.NULL:
             raise_errno(f"socket({SOCKET_TYPE_NAMES.get(socket_type, socket_type)})")
         self._core = _Core(context, handle, socket_type)
         context._remember(self._core)
+        if socket_type == getattr(lib, "ZMQ_DGRAM", None):
+            self.__class__ = _DgramSocket
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -664,6 +672,44 @@ class _MonitorReader(Socket):
             lib.zmq_socket_monitor(m.handle, ffi.NULL, 0)
             m.monitoring = None
         super().close(linger)
+
+
+class _DgramSocket(Socket):
+    """A DGRAM socket (draft API). libzmq 4.3.4's DGRAM, with no pipe to send to yet,
+    closes the message and fails: zmq_send then closes it a second time and aborts the
+    process (errno_assert), and a Message sent so would abort at its next use. So every
+    frame goes out as a Message of zmqffi's own, through zmq_msg_send, whose caller
+    closes the message (a second close there is a harmless EFAULT)."""
+
+    __slots__ = ()
+
+    def send(self, data: Any, flags: int = 0, copy: bool | None = None) -> None:
+        given = isinstance(data, Message)
+        if given:
+            out = Message._empty()
+            lib.zmq_msg_copy(out._msg, data._open())  # shares the content
+        else:
+            out = Message(data)
+        try:
+            ffi.errno = _errno.EAGAIN  # what that failure means; libzmq sets no errno
+            Socket.send(self, out, flags)
+        finally:
+            out.close()
+        if given:  # sent: the caller's Message is left empty, as a send leaves it
+            data.close()
+            Message.__init__(data)
+
+    def send_many(self, frames: Iterable[Any], flags: int = 0) -> int:
+        sent = 0
+        for frame in frames:
+            try:
+                self.send(frame, flags)
+            except Again:
+                if not sent:
+                    raise
+                break
+            sent += 1
+        return sent
 
 
 def recv_monitor_message(socket: Socket, flags: int = 0) -> MonitorEvent:
