@@ -33,10 +33,12 @@ class Poller:
         self._items: Any = None  # zmq_pollitem_t[], rebuilt after a change
 
     def register(self, obj: Pollable, flags: int = lib.ZMQ_POLLIN) -> None:
-        """Watch ``obj`` for ``flags``; flags 0 unregisters, like pyzmq."""
+        """Watch ``obj`` for ``flags``; flags 0 unregisters, like pyzmq (and, like
+        pyzmq, does nothing for an object that is not registered)."""
         int_arg(flags, "Poller flags", "short")  # zmq_pollitem_t.events is a short
         if not flags:
-            self.unregister(obj)
+            if obj in self._registered:
+                self.unregister(obj)
             return
         if not isinstance(obj, Socket):
             _fd_of(obj)  # refuse what cannot be polled now, not at poll()
