@@ -319,6 +319,7 @@ def test_bad_poller_input(ctx: Context, pair: tuple[Socket, Socket]) -> None:
     fails(lambda: poller.register(b, 2 ** 40), ValueError, "flags")
     fails(lambda: poller.unregister(a), KeyError, "not registered")
     fails(lambda: poller.modify(a), KeyError, "not registered")
+    poller.register(a, 0)  # flags 0 unregisters; nothing to do here (as in pyzmq)
     poller.register(b, zmqffi.POLLIN)
     fails(lambda: poller.poll("100"), TypeError, "timeout", "str")
     fails(lambda: poller.poll(2 ** 70), ValueError, "timeout")
