@@ -43,9 +43,10 @@ def test_frames_of_any_bytes_like_type_and_an_empty_batch(pipe):
 def test_max_frames_bounds_a_batch(pipe):
     push, pull = pipe
     push.send_many([b"x"] * 10)
+    # at most 3; over tcp the others may still be on their way, so maybe fewer
     first = pull.recv_many(max_frames=3)
-    assert first == [b"x"] * 3
-    assert drain(pull, 7) == [b"x"] * 7
+    assert 1 <= len(first) <= 3 and set(first) == {b"x"}
+    assert drain(pull, 10 - len(first)) == [b"x"] * (10 - len(first))
 
 
 def test_a_frame_larger_than_the_batch_buffer_is_not_lost(pipe):
