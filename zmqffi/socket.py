@@ -109,7 +109,7 @@ def option_info(option: int) -> tuple[str, str]:
     if isinstance(option, bool) or not isinstance(option, int):
         raise TypeError(f"option must be an int such as zmqffi.LINGER, "
                         f"not {type(option).__name__}")
-    return OPTIONS.get(option) or (str(option), INT)
+    return OPTIONS.get(option) or (str(int_arg(option, "option")), INT)
 
 
 _PORT = re.compile(r"[+-]?[0-9]+")
