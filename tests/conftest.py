@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -46,6 +46,20 @@ def bound(sock: zmqffi.Socket, endpoint: str) -> str:
     """Bind ``sock`` and return the endpoint a peer connects to."""
     sock.bind(endpoint)
     return sock.last_endpoint
+
+
+TIMEOUT_MS = 5000  # every blocking call of a test socket gives up after this
+
+
+def make(ctx: zmqffi.Context, kind: int, **options: Any) -> zmqffi.Socket:
+    """A socket that never blocks a test forever (options set before bind/connect)."""
+    sock = ctx.socket(kind)
+    sock.setsockopt(zmqffi.LINGER, 0)
+    sock.setsockopt(zmqffi.RCVTIMEO, TIMEOUT_MS)
+    sock.setsockopt(zmqffi.SNDTIMEO, TIMEOUT_MS)
+    for name, value in options.items():
+        sock.setsockopt(getattr(zmqffi, name), value)
+    return sock
 
 
 def python() -> str:

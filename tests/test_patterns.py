@@ -12,20 +12,12 @@ from typing import Any
 import pytest
 
 import zmqffi
+from conftest import make
 from zmqffi import Context, Message, Socket
 
 TIMEOUT_MS = 5000  # every blocking call in these tests gives up after this
 
 
-def make(ctx: Context, kind: int, **options: Any) -> Socket:
-    """A socket that never blocks a test forever (options set before bind/connect)."""
-    sock = ctx.socket(kind)
-    sock.setsockopt(zmqffi.LINGER, 0)
-    sock.setsockopt(zmqffi.RCVTIMEO, TIMEOUT_MS)
-    sock.setsockopt(zmqffi.SNDTIMEO, TIMEOUT_MS)
-    for name, value in options.items():
-        sock.setsockopt(getattr(zmqffi, name), value)
-    return sock
 
 
 def bind_connect(ctx: Context, endpoint: str, server_kind: int, client_kind: int,

@@ -12,20 +12,13 @@ from typing import Any
 import pytest
 
 import zmqffi
+from conftest import make
 from zmqffi import Context, LifecycleError, Poller, Socket
 
 TIMEOUT_MS = 5000
 WAIT = 5.0
 
 
-def make(ctx: Context, kind: int, **options: Any) -> Socket:
-    sock = ctx.socket(kind)
-    sock.setsockopt(zmqffi.LINGER, 0)
-    sock.setsockopt(zmqffi.RCVTIMEO, TIMEOUT_MS)
-    sock.setsockopt(zmqffi.SNDTIMEO, TIMEOUT_MS)
-    for name, value in options.items():
-        sock.setsockopt(getattr(zmqffi, name), value)
-    return sock
 
 
 def pipe(ctx: Context, endpoint: str) -> tuple[Socket, Socket]:

@@ -10,6 +10,7 @@ from typing import Any, Iterator
 import pytest
 
 import zmqffi
+from conftest import make as zmqffi_socket
 from zmqffi import Context
 
 zmq = pytest.importorskip("zmq")
@@ -39,14 +40,6 @@ def pyzmq_socket(zctx: Any, kind: int, **options: Any) -> Any:
     return sock
 
 
-def zmqffi_socket(ctx: Context, kind: int, **options: Any) -> zmqffi.Socket:
-    sock = ctx.socket(kind)
-    sock.setsockopt(zmqffi.LINGER, 0)
-    sock.setsockopt(zmqffi.RCVTIMEO, TIMEOUT_MS)
-    sock.setsockopt(zmqffi.SNDTIMEO, TIMEOUT_MS)
-    for name, value in options.items():
-        sock.setsockopt(getattr(zmqffi, name), value)
-    return sock
 
 
 @pytest.mark.parametrize("zmqffi_binds", [True, False], ids=["zmqffi-binds",
