@@ -92,53 +92,185 @@ static size_t zmqffi_drain_released(uintptr_t *out, size_t max)
     return n;
 }
 
-/* recv() in one call: receive into the socket's reused message and, when the frame
-   fits, copy it into the socket's small buffer (so Python needs one more call, not
-   three, to make the bytes object). Returns the frame size, or -1 with errno set. */
-static int zmqffi_recv_small(void *s, zmq_msg_t *msg, char *small, size_t cap, int flags)
+/* The per-socket state of the hot paths (send, recv, recv_into, the Message and batch
+   calls), kept by Python's _Core. Each hot call is one cffi call that checks here, in C,
+   that the calling thread owns the socket -- `owner` is its pthread_self(), 0 when no
+   thread may call (closed, shut down, inherited across fork) -- and counts itself in
+   `busy` while it is inside libzmq, so that a close from another thread
+   (Context.destroy) waits for it. Both fields use sequentially consistent atomics:
+   either the caller sees the owner cleared, or the closer sees busy > 0. A refused call
+   returns ZMQFFI_NOT_OWNER and Python's slow path says which rule was broken. */
+#define ZMQFFI_SMALL 256
+#define ZMQFFI_NOT_OWNER (-2)
+
+typedef struct {
+    void *handle;
+    zmq_msg_t msg;               /* recv()'s message, reused for every frame */
+    uintptr_t owner;
+    int busy;
+    char small[ZMQFFI_SMALL];    /* recv() copies frames up to this size out here */
+} zmqffi_socket;
+
+static void zmqffi_socket_init(zmqffi_socket *s, void *handle)
 {
-    int size = zmq_msg_recv(msg, s, flags);
-    if (size >= 0 && (size_t) size <= cap)
-        memcpy(small, zmq_msg_data(msg), (size_t) size);
+    s->handle = handle;
+    zmq_msg_init(&s->msg);
+    __atomic_store_n(&s->owner, (uintptr_t) pthread_self(), __ATOMIC_SEQ_CST);
+}
+
+/* own != 0: the calling thread becomes the owner; own == 0: no thread may call. */
+static void zmqffi_socket_own(zmqffi_socket *s, int own)
+{
+    __atomic_store_n(&s->owner, own ? (uintptr_t) pthread_self() : 0, __ATOMIC_SEQ_CST);
+}
+
+static int zmqffi_socket_busy(zmqffi_socket *s)
+{
+    return __atomic_load_n(&s->busy, __ATOMIC_SEQ_CST);
+}
+
+/* the destructor of the struct's Python owner (ffi.gc) */
+static void zmqffi_socket_release(zmqffi_socket *s)
+{
+    zmq_msg_close(&s->msg);
+}
+
+static int zmqffi_enter(zmqffi_socket *s)
+{
+    __atomic_add_fetch(&s->busy, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&s->owner, __ATOMIC_SEQ_CST) == (uintptr_t) pthread_self())
+        return 1;
+    __atomic_sub_fetch(&s->busy, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+static void zmqffi_leave(zmqffi_socket *s)
+{
+    __atomic_sub_fetch(&s->busy, 1, __ATOMIC_SEQ_CST);  /* leaves errno alone */
+}
+
+/* send(bytes): 0, or -1 with errno set, or ZMQFFI_NOT_OWNER. */
+static int zmqffi_send(zmqffi_socket *s, const void *data, size_t size, int flags)
+{
+    int rc;
+    if (!zmqffi_enter(s))
+        return ZMQFFI_NOT_OWNER;
+    rc = zmq_send(s->handle, data, size, flags);
+    zmqffi_leave(s);
+    return rc < 0 ? -1 : 0;
+}
+
+/* recv(): receive into the socket's reused message and, when the frame fits, copy it
+   into `small` too (Python then makes the bytes object from there). Returns the frame
+   size, or -1 with errno set, or ZMQFFI_NOT_OWNER. */
+static int zmqffi_recv(zmqffi_socket *s, int flags)
+{
+    int size;
+    if (!zmqffi_enter(s))
+        return ZMQFFI_NOT_OWNER;
+    size = zmq_msg_recv(&s->msg, s->handle, flags);
+    zmqffi_leave(s);
+    if (size >= 0 && size <= ZMQFFI_SMALL)
+        memcpy(s->small, zmq_msg_data(&s->msg), (size_t) size);
     return size;
+}
+
+/* recv_into(): zmq_recv into the caller's buffer; the frame's full size. */
+static int zmqffi_recv_into(zmqffi_socket *s, void *buf, size_t cap, int flags)
+{
+    int size;
+    if (!zmqffi_enter(s))
+        return ZMQFFI_NOT_OWNER;
+    size = zmq_recv(s->handle, buf, cap, flags);
+    zmqffi_leave(s);
+    return size;
+}
+
+static int zmqffi_msg_send(zmqffi_socket *s, zmq_msg_t *msg, int flags)
+{
+    int rc;
+    if (!zmqffi_enter(s))
+        return ZMQFFI_NOT_OWNER;
+    rc = zmq_msg_send(msg, s->handle, flags);
+    zmqffi_leave(s);
+    return rc < 0 ? -1 : 0;
+}
+
+static int zmqffi_msg_recv(zmqffi_socket *s, zmq_msg_t *msg, int flags)
+{
+    int rc;
+    if (!zmqffi_enter(s))
+        return ZMQFFI_NOT_OWNER;
+    rc = zmq_msg_recv(msg, s->handle, flags);
+    zmqffi_leave(s);
+    return rc < 0 ? -1 : 0;
 }
 
 /* recv_many()/send_many(): loop in C over many small frames, one cffi call per batch.
    recv: the first frame waits as `flags` says, the others are taken only if already
-   queued. Frames that fit are copied into `out` back to back, their sizes in `sizes`;
-   a frame that does not fit stays in `msg` and its size goes to *pending (else -1).
-   Returns how many frames were copied, or -1 with errno set if the first failed. */
-static int zmqffi_recv_many(void *s, zmq_msg_t *msg, char *out, size_t cap,
-                            size_t *sizes, int max, int flags, int *pending)
+   queued. Frames that fit are copied into `out` back to back, their sizes in `sizes`,
+   and `format` gets the struct module's format that splits `out` into them ("3s1s5s",
+   NUL-terminated: on CPython struct.unpack_from makes every bytes object in one call);
+   it needs room for 21 characters per frame and one more. A frame that does not fit
+   stays in the socket's message and its size goes to *pending (else -1). Returns how
+   many frames were copied, or -1 with errno set if the first failed, or
+   ZMQFFI_NOT_OWNER. */
+static char *zmqffi_format_size(char *format, size_t size)
+{
+    char digits[20];
+    int n = 0;
+    do
+        digits[n++] = (char) ('0' + size % 10);
+    while ((size /= 10) != 0);
+    while (n)
+        *format++ = digits[--n];
+    *format++ = 's';
+    return format;
+}
+
+static int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, size_t *sizes,
+                            char *format, int max, int flags, int *pending)
 {
     int n = 0;
     size_t used = 0;
     *pending = -1;
+    *format = '\0';
+    if (!zmqffi_enter(s))
+        return ZMQFFI_NOT_OWNER;
     while (n < max) {
-        int size = zmq_msg_recv(msg, s, n == 0 ? flags : flags | ZMQ_DONTWAIT);
-        if (size < 0)
-            return n == 0 ? -1 : n;
+        int size = zmq_msg_recv(&s->msg, s->handle, n == 0 ? flags : flags | ZMQ_DONTWAIT);
+        if (size < 0) {
+            if (n == 0)
+                n = -1;
+            break;
+        }
         if (used + (size_t) size > cap) {
             *pending = size;
-            return n;
+            break;
         }
-        memcpy(out + used, zmq_msg_data(msg), (size_t) size);
+        memcpy(out + used, zmq_msg_data(&s->msg), (size_t) size);
         used += (size_t) size;
         sizes[n++] = (size_t) size;
+        format = zmqffi_format_size(format, (size_t) size);
+        *format = '\0';
     }
+    zmqffi_leave(s);
     return n;
 }
 
 /* send: the frames lie back to back in `data`, frame i of lengths[i] bytes, each sent
    with `flags`; stops at the first failure. Returns how many were sent (errno set when
-   fewer than count). */
-static int zmqffi_send_many(void *s, const char *data, size_t *lengths, int count,
-                            int flags)
+   fewer than count), or ZMQFFI_NOT_OWNER. */
+static int zmqffi_send_many(zmqffi_socket *s, const char *data, size_t *lengths,
+                            int count, int flags)
 {
     int n;
+    if (!zmqffi_enter(s))
+        return ZMQFFI_NOT_OWNER;
     for (n = 0; n < count; data += lengths[n], n++)
-        if (zmq_send(s, data, lengths[n], flags) < 0)
+        if (zmq_send(s->handle, data, lengths[n], flags) < 0)
             break;
+    zmqffi_leave(s);
     return n;
 }
 
@@ -152,10 +284,22 @@ HELPERS_CDEF = """
 int zmqffi_msg_init_lent(zmq_msg_t *msg, void *data, size_t size, uintptr_t ticket);
 size_t zmqffi_released_waiting(void);
 size_t zmqffi_drain_released(uintptr_t *out, size_t max);
-int zmqffi_recv_small(void *s, zmq_msg_t *msg, char *small, size_t cap, int flags);
-int zmqffi_recv_many(void *s, zmq_msg_t *msg, char *out, size_t cap, size_t *sizes,
-                     int max, int flags, int *pending);
-int zmqffi_send_many(void *s, const char *data, size_t *lengths, int count, int flags);
+#define ZMQFFI_SMALL ...
+#define ZMQFFI_NOT_OWNER ...
+typedef struct { zmq_msg_t msg; char small[...]; ...; } zmqffi_socket;
+void zmqffi_socket_init(zmqffi_socket *s, void *handle);
+void zmqffi_socket_own(zmqffi_socket *s, int own);
+int zmqffi_socket_busy(zmqffi_socket *s);
+void zmqffi_socket_release(zmqffi_socket *s);
+int zmqffi_send(zmqffi_socket *s, const void *data, size_t size, int flags);
+int zmqffi_recv(zmqffi_socket *s, int flags);
+int zmqffi_recv_into(zmqffi_socket *s, void *buf, size_t cap, int flags);
+int zmqffi_msg_send(zmqffi_socket *s, zmq_msg_t *msg, int flags);
+int zmqffi_msg_recv(zmqffi_socket *s, zmq_msg_t *msg, int flags);
+int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, size_t *sizes,
+                     char *format, int max, int flags, int *pending);
+int zmqffi_send_many(zmqffi_socket *s, const char *data, size_t *lengths, int count,
+                     int flags);
 const char *zmqffi_build_info(void);
 """
 

@@ -156,7 +156,7 @@ class Context:
         lib.zmq_ctx_shutdown(self._handle)
         for core in list(self._sockets):
             if core.owner not in (CLOSED, FORKED):
-                core.owner = SHUT
+                core.set_owner(SHUT)
 
     def destroy(self, linger: int | None = None) -> None:
         """Shut down, close every open socket (with ``linger`` if given), terminate.
@@ -199,7 +199,10 @@ def _after_fork_in_child() -> None:
     if ctx is not None:
         ctx._forked = True
         for core in ctx._sockets:
-            core.owner = FORKED
+            core.set_owner(FORKED)
+            # the parent's frame, if one is held: never release it here (its content
+            # may be shared with the parent's libzmq state), just forget it
+            lib.zmq_msg_init(core.rmsg)
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

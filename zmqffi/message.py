@@ -183,9 +183,10 @@ class Message:
         """The raw ``zmq_msg_t *`` for ``zmqffi.lib`` calls."""
         return self._open()
 
-    def _send(self, socket: Any, flags: int) -> int:
-        """zmq_msg_send this message (libzmq empties what it sends); like the C call,
-        return -1 with errno set on failure, the content then left in place.
+    def _send(self, sock: Any, flags: int) -> int:
+        """zmq_msg_send this message on a socket's ``zmqffi_socket`` (libzmq empties
+        what it sends); like the C helper, return 0, or -1 with errno set, or
+        ZMQFFI_NOT_OWNER, the content then left in place.
 
         If views of the content exist, libzmq must not take their memory: send a copy
         (sharing libzmq's reference-counted content) and, once sent, give this Message
@@ -193,13 +194,13 @@ class Message:
         """
         msg = self._open()
         if self._viewed is None:
-            return lib.zmq_msg_send(msg, socket, flags)
+            return lib.zmqffi_msg_send(sock, msg, flags)
         int_arg(flags, "send() flags")  # before the copy, which a bad one would leak
         out = ffi.new("zmq_msg_t *")
         lib.zmq_msg_init(out)
         lib.zmq_msg_copy(out, msg)
-        rc = lib.zmq_msg_send(out, socket, flags)
-        if rc < 0:
+        rc = lib.zmqffi_msg_send(sock, out, flags)
+        if rc:
             errnum = ffi.errno
             lib.zmq_msg_close(out)
             ffi.errno = errnum
