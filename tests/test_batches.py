@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import array
+
 import pytest
 
 import zmqffi
+from zmqffi.socket import BATCH_BYTES
 
 from conftest import bound
 
@@ -54,6 +57,21 @@ def test_a_frame_larger_than_the_batch_buffer_is_not_lost(pipe):
     big = bytes(range(256)) * 4096  # 1 MiB: more than recv_many's buffer
     push.send_many([b"small", big, b"after"])
     assert drain(pull, 3) == [b"small", big, b"after"]
+
+
+def test_a_small_frame_that_overflows_a_nearly_full_batch_is_not_lost(pipe):
+    push, pull = pipe
+    # the first frame leaves room for less than the second, though the second is small
+    first = b"f" * (BATCH_BYTES - 50)
+    push.send_many([first, b"s" * 100, b"t"])
+    assert drain(pull, 3) == [first, b"s" * 100, b"t"]
+
+
+def test_frames_are_sent_as_bytes_whatever_their_item_size(pipe):
+    push, pull = pipe
+    words = array.array("i", [1, 2, 3])  # len() 3, 12 bytes
+    assert push.send_many([b"a", memoryview(words), words, b"z"]) == 4
+    assert drain(pull, 4) == [b"a", words.tobytes(), words.tobytes(), b"z"]
 
 
 def test_recv_many_waits_like_recv_and_times_out_with_again(pipe):

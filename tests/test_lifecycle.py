@@ -345,8 +345,7 @@ def test_use_of_a_closed_socket_raises_enotsock(ctx: Context) -> None:
     sock.bind("inproc://closed-socket")
     sock.close()
     calls = {
-        "send": lambda: sock.send(b"x"),
-        "recv": lambda: sock.recv(),
+        **hot_calls(sock),
         "bind": lambda: sock.bind("inproc://other"),
         "setsockopt": lambda: sock.setsockopt(zmqffi.LINGER, 0),
         "getsockopt": lambda: sock.getsockopt(zmqffi.LINGER),
@@ -567,16 +566,51 @@ def test_use_from_another_thread_names_both_threads(ctx: Context) -> None:
     sock.close()
 
 
-@pytest.mark.parametrize("call", ["recv", "close", "setsockopt", "connect"])
+def send_message(sock: zmqffi.Socket) -> None:
+    with Message(b"x") as msg:  # a refused send leaves it to its owner, to close
+        sock.send(msg, zmqffi.DONTWAIT)
+
+
+def hot_calls(sock: zmqffi.Socket) -> dict[str, Callable[[], Any]]:
+    """Every call whose ownership check happens in C (zmqffi_socket), by name."""
+    return {
+        "send": lambda: sock.send(b"x", zmqffi.DONTWAIT),
+        "send(copy=True)": lambda: sock.send(b"x", zmqffi.DONTWAIT, copy=True),
+        "send(bytearray)": lambda: sock.send(bytearray(b"x"), zmqffi.DONTWAIT),
+        "send(copy=False)": lambda: sock.send(b"x", zmqffi.DONTWAIT, copy=False),
+        "send(Message)": lambda: send_message(sock),
+        "send_multipart": lambda: sock.send_multipart([b"a", b"b"], zmqffi.DONTWAIT),
+        "send_many": lambda: sock.send_many([b"a", b"b"], zmqffi.DONTWAIT),
+        "recv": lambda: sock.recv(zmqffi.DONTWAIT),
+        "recv_multipart": lambda: sock.recv_multipart(zmqffi.DONTWAIT),
+        "recv_into": lambda: sock.recv_into(bytearray(8), zmqffi.DONTWAIT),
+        "recv_msg": lambda: sock.recv_msg(zmqffi.DONTWAIT),
+        "recv_many": lambda: sock.recv_many(flags=zmqffi.DONTWAIT),
+    }
+
+
+@pytest.mark.parametrize("call", [*hot_calls(None), "close", "setsockopt",  # type: ignore
+                                  "connect"])
 def test_every_call_from_another_thread_is_refused(ctx: Context, call: str) -> None:
-    sock = ctx.socket(zmqffi.PULL)
-    calls = {"recv": lambda: sock.recv(zmqffi.DONTWAIT), "close": sock.close,
+    sock = ctx.socket(zmqffi.PAIR)
+    sock.bind("inproc://refused")
+    peer = ctx.socket(zmqffi.PAIR)
+    peer.connect("inproc://refused")
+    peer.send(b"queued")  # so that a receive the check let through would succeed
+    calls = {**hot_calls(sock), "close": sock.close,
              "setsockopt": lambda: sock.setsockopt(zmqffi.LINGER, 0),
              "connect": lambda: sock.connect("inproc://nowhere")}
-    with pytest.raises(LifecycleError, match="belongs to thread"):
-        call_in_thread(calls[call])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)  # a refused call leaks nothing
+        with pytest.raises(LifecycleError, match="belongs to thread"):
+            call_in_thread(calls[call])
+        gc.collect()
     assert not sock.closed
+    assert sock.recv(zmqffi.DONTWAIT) == b"queued"  # the refused call took nothing
+    with pytest.raises(zmqffi.Again):  # and sent nothing
+        peer.recv(zmqffi.DONTWAIT)
     sock.close()
+    peer.close()
 
 
 def test_adopt_moves_ownership_through_a_queue(ctx: Context) -> None:

@@ -190,7 +190,11 @@ def test_fork_child_cannot_use_the_inherited_context_and_sockets(ctx: Context) -
             "ctx.socket": lambda: ctx.socket(zmqffi.PUSH),
             "ctx.get": lambda: ctx.get(zmqffi.IO_THREADS),
             "send": lambda: push.send(b"x"),
+            "send_many": lambda: push.send_many([b"x"]),
             "recv": lambda: pull.recv(zmqffi.DONTWAIT),
+            "recv_into": lambda: pull.recv_into(bytearray(8), zmqffi.DONTWAIT),
+            "recv_msg": lambda: pull.recv_msg(zmqffi.DONTWAIT),
+            "recv_many": lambda: pull.recv_many(flags=zmqffi.DONTWAIT),
             "setsockopt": lambda: pull.setsockopt(zmqffi.LINGER, 0),
         }.items():
             try:
