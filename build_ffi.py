@@ -258,20 +258,37 @@ static int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, size_t *siz
     return n;
 }
 
-/* send: the frames lie back to back in `data`, frame i of lengths[i] bytes, each sent
-   with `flags`; stops at the first failure. Returns how many were sent (errno set when
-   fewer than count), or ZMQFFI_NOT_OWNER. */
-static int zmqffi_send_many(zmqffi_socket *s, const char *data, size_t *lengths,
-                            int count, int flags)
+/* send: `data` holds the frames back to back (`size` bytes in all), frame i of sizes[i]
+   bytes -- size_t values in native order, as struct's "N" packs them (read with memcpy:
+   a bytes object's data need not be aligned). The frames from `start` on are sent, each
+   with `flags`, stopping at the first failure. Returns how many of them were sent
+   (errno set when fewer), or ZMQFFI_NOT_OWNER, or ZMQFFI_BAD_SIZES (nothing sent) when
+   the sizes do not add up to `size`. */
+#define ZMQFFI_BAD_SIZES (-3)
+
+static int zmqffi_send_many(zmqffi_socket *s, const char *data, size_t size,
+                            const char *sizes, int count, int start, int flags)
 {
+    size_t total = 0, offset = 0, frame;
     int n;
+    for (n = 0; n < count; n++) {
+        memcpy(&frame, sizes + n * sizeof frame, sizeof frame);
+        total += frame;
+        if (n < start)
+            offset += frame;
+    }
+    if (total != size)
+        return ZMQFFI_BAD_SIZES;
     if (!zmqffi_enter(s))
         return ZMQFFI_NOT_OWNER;
-    for (n = 0; n < count; data += lengths[n], n++)
-        if (zmq_send(s->handle, data, lengths[n], flags) < 0)
+    for (n = start; n < count; n++) {
+        memcpy(&frame, sizes + n * sizeof frame, sizeof frame);
+        if (zmq_send(s->handle, data + offset, frame, flags) < 0)
             break;
+        offset += frame;
+    }
     zmqffi_leave(s);
-    return n;
+    return n - start;
 }
 
 static const char *zmqffi_build_info(void)
@@ -298,8 +315,9 @@ int zmqffi_msg_send(zmqffi_socket *s, zmq_msg_t *msg, int flags);
 int zmqffi_msg_recv(zmqffi_socket *s, zmq_msg_t *msg, int flags);
 int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, size_t *sizes,
                      char *format, int max, int flags, int *pending);
-int zmqffi_send_many(zmqffi_socket *s, const char *data, size_t *lengths, int count,
-                     int flags);
+#define ZMQFFI_BAD_SIZES ...
+int zmqffi_send_many(zmqffi_socket *s, const char *data, size_t size, const char *sizes,
+                     int count, int start, int flags);
 const char *zmqffi_build_info(void);
 """
 

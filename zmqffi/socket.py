@@ -27,7 +27,7 @@ import time
 import traceback
 import warnings
 from collections import namedtuple
-from struct import unpack_from
+from struct import pack, unpack_from
 from typing import TYPE_CHECKING, Any, Iterable
 
 from zmqffi._zmq import ffi, lib
@@ -45,6 +45,7 @@ get_ident = threading.get_ident
 send_frame, recv_frame = lib.zmqffi_send, lib.zmqffi_recv
 EINTR = _errno.EINTR
 NOT_OWNER = lib.ZMQFFI_NOT_OWNER  # a hot C call refused: wrong thread, closed, shut down
+BAD_SIZES = lib.ZMQFFI_BAD_SIZES  # send_many's C loop: the sizes do not add up
 CLOSED = -1  # owner of a closed socket: no thread has this ident
 FORKED = -2  # owner of a socket inherited across fork()
 # Owner of an open socket whose Context was shut down: every call but close() raises
@@ -567,21 +568,16 @@ class Socket:
                 bytes_like(frame, f"send_many() frame {i}")
             raise
         count = len(frames)
-        if not count:
-            return 0
-        lengths = list(map(len, frames))
-        if sum(lengths) != len(blob):  # a view whose len() counts items, not bytes
-            lengths = [memoryview(f).nbytes for f in frames]
-        sizes = ffi.new("size_t[]", lengths)
-        data = ffi.from_buffer(blob)
+        sizes = pack(f"{count}N", *map(len, frames))  # size_t each, packed in C
         c = self._core
-        sent, offset = 0, 0
+        sent = 0
         while sent < count:
-            n = lib.zmqffi_send_many(c.sock, data + offset, sizes + sent, count - sent,
-                                     flags)
+            n = lib.zmqffi_send_many(c.sock, blob, len(blob), sizes, count, sent, flags)
+            if n == BAD_SIZES:  # a view whose len() counts items, not bytes
+                sizes = pack(f"{count}N", *[memoryview(f).nbytes for f in frames])
+                continue
             if n == NOT_OWNER:
                 c.refuse("send_many")
-            offset += sum(lengths[sent:sent + n])
             sent += n
             if sent < count and (sent == 0 or ffi.errno == EINTR):
                 c.fail("send_many")  # EINTR: retry after the signal handlers
