@@ -87,6 +87,7 @@ SOCKET_CASES: list[tuple[str, Callable[[Socket], Any], type, tuple[str, ...], in
      ("flags",), None),
     # recv
     ("recv-flags-str", lambda s: s.recv("x"), TypeError, ("flags", "str"), None),
+    ("recv-flags-float", lambda s: s.recv(0.0), TypeError, ("flags", "float"), None),
     ("recv-flags-huge", lambda s: s.recv(2 ** 70), ValueError, ("flags",), None),
     ("recv_multipart-flags", lambda s: s.recv_multipart(None), TypeError, ("flags",), None),
     ("recv_msg-flags", lambda s: s.recv_msg("x"), TypeError, ("flags",), None),

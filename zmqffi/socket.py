@@ -42,7 +42,8 @@ __all__ = ["Socket", "MonitorEvent", "recv_monitor_message"]
 get_ident = threading.get_ident
 # The hot path's C functions, looked up once (a lib attribute lookup per call shows in
 # CPython profiles).
-send_frame, recv_frame = lib.zmqffi_send, lib.zmqffi_recv
+send_frame, recv_frame, recv_wait = lib.zmqffi_send, lib.zmqffi_recv, lib.zmqffi_recv_wait
+NO_FLAGS = 0  # recv(flags) is recv_wait() when ``flags is NO_FLAGS``: not 0.0, not False
 EINTR = _errno.EINTR
 NOT_OWNER = lib.ZMQFFI_NOT_OWNER  # a hot C call refused: wrong thread, closed, shut down
 BAD_SIZES = lib.ZMQFFI_BAD_SIZES  # send_many's C loop: the sizes do not add up
@@ -60,7 +61,8 @@ SHUT = -3
 # on CPython (1.16x at 64 KiB, 0.62x at 128 KiB, 0.14x at 1 MiB); over tcp the kernel's
 # copy dominates and both are within noise (0.9-1.1x) at every size.
 ZERO_COPY_MIN = 64 * 1024
-# recv() copies frames up to this size out of libzmq in its one C call (zmqffi_recv).
+# recv() copies frames up to this size out of libzmq in its one C call (zmqffi_recv);
+# a larger one costs four cffi calls more (on CPython 0.5 us, more than copying 4 KiB).
 SMALL = lib.ZMQFFI_SMALL
 # recv_many() copies up to this many frames / bytes per call into libzmq.
 BATCH_FRAMES = 1024
@@ -476,7 +478,7 @@ class Socket:
         """Receive one frame as bytes."""
         c = self._core
         try:  # the hot path: one C call checks the thread, receives, copies a small frame
-            size = recv_frame(c.sock, flags)
+            size = recv_wait(c.sock) if flags is NO_FLAGS else recv_frame(c.sock, flags)
         except (TypeError, OverflowError):  # from cffi, before the C call
             int_arg(flags, "recv() flags")  # says what was wrong, if flags was
             raise
@@ -486,9 +488,10 @@ class Socket:
 
     def _recv_other(self, c: _Core, size: int, flags: int) -> bytes:
         """recv() after a failure (retried on EINTR) or of a frame larger than SMALL."""
-        size = c.again(size, "recv", recv_frame, flags)
-        if size <= SMALL:
-            return c.small[:size]
+        if size < 0:
+            size = c.again(size, "recv", recv_frame, flags)
+            if size <= SMALL:
+                return c.small[:size]
         return self._held(c)
 
     def _held(self, c: _Core) -> bytes:
