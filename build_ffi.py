@@ -39,6 +39,9 @@ DRAFTS = os.environ.get("ZMQFFI_DRAFTS") == "1"
 # * zmq_msg_init_data's free callback runs in libzmq's I/O thread, where taking the
 #   GIL can deadlock; it only records the ticket of the released buffer, and Python
 #   drains the record (zmqffi_drain_released) to drop its reference to the buffer.
+# * zmqffi_socket and the hot calls on it (send, recv, recv_into, the Message and batch
+#   calls): one cffi call each, with the thread-ownership check and the count of calls
+#   in progress done in C (see the comment at the struct).
 # * zmqffi_build_info(): JSON describing where libzmq came from and what zmq.h declares.
 HELPERS_SOURCE = r"""
 #include <stdint.h>

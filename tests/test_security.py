@@ -79,14 +79,16 @@ class ZapHandler:
         self.ctx, self.decide, self.adopt = ctx, decide, adopt
         self.seen: list[list[bytes]] = []
         self.errors: list[BaseException] = []
-        self.handover: queue.Queue[Any] = queue.Queue()
+        self.handover: queue.Queue[Any] = queue.Queue()  # the sockets, to the thread
+        self.ready: queue.Queue[str] = queue.Queue()  # "ready" / "failed", from it
         self.thread = threading.Thread(target=self._run, name="zap-handler")
 
     def __enter__(self) -> ZapHandler:
         if self.adopt:
             self.handover.put(self._sockets())
         self.thread.start()
-        assert self.handover.get(timeout=WAIT_MS / 1000) == "ready"
+        # (one queue each way: with one, this get could take back the sockets)
+        assert self.ready.get(timeout=WAIT_MS / 1000) == "ready"
         self.control = make(self.ctx, zmqffi.PAIR)
         self.control.connect("inproc://zap-control")
         return self
@@ -113,7 +115,7 @@ class ZapHandler:
                 control.adopt()
             else:
                 rep, control = self._sockets()
-            self.handover.put("ready")
+            self.ready.put("ready")
             with rep, control:
                 poller = zmqffi.Poller()
                 poller.register(rep)
@@ -127,7 +129,7 @@ class ZapHandler:
                     rep.send_multipart(self._answer(request))
         except BaseException as exc:  # noqa: BLE001 - reported by __exit__
             self.errors.append(exc)
-            self.handover.put("failed")
+            self.ready.put("failed")
 
     def _answer(self, request: list[bytes]) -> list[bytes]:
         version, request_id, _domain, _address, _routing_id, mechanism, *creds = request
