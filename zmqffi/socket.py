@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from zmqffi._zmq import ffi, lib
 from zmqffi.errors import Again, LifecycleError, ZMQError, int_arg, raise_errno
-from zmqffi.message import Message, bytes_like, lend
+from zmqffi.message import Message, bytes_like, lend, new_msg, release_msg
 
 if TYPE_CHECKING:
     from zmqffi.context import Context
@@ -438,15 +438,14 @@ class Socket:
                 c.again(rc, "send", data._send, flags)
             return
         if copy is False or (copy is None and type(data) is bytes):
-            msg = ffi.new("zmq_msg_t *")
+            msg = new_msg()
             lend(msg, data)
             try:
                 rc = lib.zmqffi_msg_send(c.sock, msg, flags)
                 if rc:
                     c.again(rc, "send", lib.zmqffi_msg_send, msg, flags)
-            except BaseException:  # not sent: the message is still ours to close
-                lib.zmq_msg_close(msg)
-                raise
+            finally:  # sent, libzmq left it empty; not sent, the lent buffer is released
+                release_msg(msg)
             return
         buf = bytes_like(data, "send() data")
         rc = send_frame(c.sock, buf, len(buf), flags)
@@ -533,7 +532,8 @@ class Socket:
         """Receive one frame into a writable buffer; return the frame's full size
         (larger than the buffer when the frame was truncated, like zmq_recv)."""
         try:
-            target = ffi.from_buffer(buffer, require_writable=True)
+            # positional: a keyword argument costs a parse on every call (CPython)
+            target = ffi.from_buffer("char[]", buffer, True)
         except (TypeError, BufferError):  # CPython says BufferError for read-only
             raise TypeError(f"recv_into() needs a writable buffer (bytearray, writable "
                             f"memoryview), not {type(buffer).__name__}") from None
