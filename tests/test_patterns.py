@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import zmqffi
-from conftest import make
+from conftest import bound, make
 from zmqffi import Context, Message, Socket
 
 TIMEOUT_MS = 5000  # every blocking call in these tests gives up after this
@@ -452,3 +452,25 @@ def test_connect_and_disconnect(ctx: Context, endpoint: str) -> None:
     with pytest.raises(zmqffi.Again):
         push.send(b"after", zmqffi.DONTWAIT)  # no peer left
     close(push, pull)
+
+
+def test_every_frame_size_around_the_one_call_limit_arrives_intact(ctx: Context,
+                                                                    endpoint: str) -> None:
+    # recv() copies frames up to SMALL bytes out in its one C call and takes larger ones
+    # from the socket's held message: both sides of that limit, alone and in multipart
+    # messages whose frames alternate between the two ways, and a large frame last
+    from zmqffi.socket import SMALL, ZERO_COPY_MIN
+    sizes = [0, 1, SMALL - 1, SMALL, SMALL + 1, 3 * SMALL, ZERO_COPY_MIN + 1]
+    frames = [bytes([n % 251]) * n for n in sizes]
+    pull = make(ctx, zmqffi.PULL)
+    push = make(ctx, zmqffi.PUSH)
+    push.connect(bound(pull, endpoint))
+    for frame in frames:
+        push.send(frame)
+        assert pull.recv() == frame
+    push.send_multipart(frames[::-1])
+    assert pull.recv_multipart() == frames[::-1]
+    push.send_multipart(frames)
+    assert pull.recv_multipart() == frames
+    push.close()
+    pull.close()
