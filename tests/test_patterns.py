@@ -474,3 +474,38 @@ def test_every_frame_size_around_the_one_call_limit_arrives_intact(ctx: Context,
     assert pull.recv_multipart() == frames
     push.close()
     pull.close()
+
+
+class InterruptedOnce(Message):
+    """A frame whose first send is interrupted, as Ctrl-C between two frames would be."""
+
+    __slots__ = ("interrupted",)
+
+    def _send(self, sock: Any, flags: int) -> int:
+        if not getattr(self, "interrupted", False):
+            self.interrupted = True
+            raise KeyboardInterrupt
+        return super()._send(sock, flags)
+
+
+def test_send_multipart_interrupted_part_way_still_sends_the_whole_message(
+        ctx: Context, endpoint: str) -> None:
+    pull = make(ctx, zmqffi.PULL)
+    push = make(ctx, zmqffi.PUSH)
+    push.connect(bound(pull, endpoint))
+    middle = InterruptedOnce(b"middle")
+    with pytest.raises(KeyboardInterrupt):
+        push.send_multipart([b"first", middle, b"last"])
+    push.send(b"next")  # its own message, not a fourth frame of the interrupted one
+    assert pull.recv_multipart() == [b"first", b"middle", b"last"]
+    assert pull.recv_multipart() == [b"next"]
+    middle.close()
+    # interrupted before anything went out: nothing is sent
+    first = InterruptedOnce(b"first")
+    with pytest.raises(KeyboardInterrupt):
+        push.send_multipart([first, b"second"])
+    push.send(b"after")
+    assert pull.recv_multipart() == [b"after"]
+    first.close()
+    push.close()
+    pull.close()

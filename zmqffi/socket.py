@@ -466,10 +466,28 @@ class Socket:
                                                         "the Message is closed")
             elif not isinstance(part, bytes):
                 bytes_like(part, f"send_multipart() frame {i}")
-        more = flags | lib.ZMQ_SNDMORE
-        for part in parts[:-1]:
-            self.send(part, more, copy)
-        self.send(parts[-1], flags, copy)
+        more, last, sent = flags | lib.ZMQ_SNDMORE, len(parts) - 1, 0
+        try:
+            for i, part in enumerate(parts):
+                self.send(part, more if i < last else flags, copy)
+                sent = i + 1  # (a signal handler runs at the loop, after this line)
+        except BaseException:
+            if 0 < sent <= last:
+                self._finish_multipart(parts, sent, flags, copy)
+            raise
+
+    def _finish_multipart(self, parts: list[Any], sent: int, flags: int,
+                          copy: bool | None) -> None:
+        """After an exception (Ctrl-C) part way through a multipart message: send the
+        rest, or the socket's next send would continue this message. Once its first
+        frame is in, libzmq takes the others without waiting for the high-water mark."""
+        last = len(parts) - 1
+        try:
+            for i in range(sent, last + 1):
+                self.send(parts[i], (flags | lib.ZMQ_SNDMORE if i < last else flags)
+                          | lib.ZMQ_DONTWAIT, copy)
+        except Exception:  # e.g. the context was shut down meanwhile: the first error wins
+            pass
 
     # --- receiving -------------------------------------------------------------------
 
