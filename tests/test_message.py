@@ -273,3 +273,24 @@ def test_lent_buffers_outlive_context_destroy() -> None:
     del data
     ctx.destroy(linger=0)  # libzmq drops the queued message, releasing our buffer
     assert wait_until(released(ref))
+
+
+def test_storage_is_reused_but_never_when_its_handle_was_given_out() -> None:
+    # close() keeps a Message's zmq_msg_t for the next one (no allocation per recv_msg),
+    # except when its raw pointer went out through .handle: a raw call through a pointer
+    # kept after close() must not reach another, live Message
+    address = lambda msg: int(zmqffi.ffi.cast("uintptr_t", msg._msg))  # noqa: E731
+    plain = Message(b"plain")
+    kept = address(plain)
+    plain.close()
+    reused = Message(b"next")
+    assert address(reused) == kept  # taken back from the pool
+    reused.close()
+    exposed = Message(b"exposed")
+    raw = exposed.handle
+    assert zmqffi.lib.zmq_msg_size(raw) == 7
+    exposed.close()
+    later = [Message(b"x" * n) for n in range(8)]
+    assert int(zmqffi.ffi.cast("uintptr_t", raw)) not in {address(m) for m in later}
+    for m in later:
+        m.close()

@@ -93,11 +93,12 @@ class Message:
     """A ZeroMQ message frame. ``Message(data)`` copies ``data`` once;
     ``Message(data, copy=False)`` lends ``data`` to libzmq (do not mutate it meanwhile)."""
 
-    __slots__ = ("_msg", "_closed", "_viewed", "__weakref__")
+    __slots__ = ("_msg", "_closed", "_viewed", "_exposed", "__weakref__")
 
     def __init__(self, data: Any = b"", copy: bool = True) -> None:
         self._closed = True  # until initialised: __del__ must not close garbage
         self._viewed = None
+        self._exposed = False  # handle given out: its storage never goes back to the pool
         msg = new_msg()
         if not copy:
             lend(msg, data)
@@ -115,6 +116,7 @@ class Message:
         """A fresh empty message, for receiving into."""
         self = cls.__new__(cls)
         self._viewed = None
+        self._exposed = False
         self._msg = msg = new_msg()
         lib.zmq_msg_init(msg)
         self._closed = False
@@ -138,6 +140,8 @@ class Message:
         self._closed = True
         if self._viewed is not None:
             self._viewed = None  # the views' owner closes the zmq_msg_t with the last view
+        elif self._exposed:  # a raw pointer to it may outlive the Message: no reuse
+            lib.zmq_msg_close(self._msg)
         else:
             release_msg(self._msg)
 
@@ -207,7 +211,9 @@ class Message:
     @property
     def handle(self) -> Any:
         """The raw ``zmq_msg_t *`` for ``zmqffi.lib`` calls."""
-        return self._open()
+        msg = self._open()
+        self._exposed = True
+        return msg
 
     def _send(self, sock: Any, flags: int) -> int:
         """zmq_msg_send this message on a socket's ``zmqffi_socket`` (libzmq empties
