@@ -114,11 +114,11 @@ typedef struct {
     char small[ZMQFFI_SMALL];    /* recv() copies frames up to this size out here */
 } zmqffi_socket;
 
+/* (no owner yet: Python's _Core.set_owner gives it one) */
 static void zmqffi_socket_init(zmqffi_socket *s, void *handle)
 {
     s->handle = handle;
     zmq_msg_init(&s->msg);
-    __atomic_store_n(&s->owner, (uintptr_t) pthread_self(), __ATOMIC_SEQ_CST);
 }
 
 /* own != 0: the calling thread becomes the owner; own == 0: no thread may call. */
@@ -218,10 +218,11 @@ static int zmqffi_msg_recv(zmqffi_socket *s, zmq_msg_t *msg, int flags)
 
 /* recv_many()/send_many(): loop in C over many small frames, one cffi call per batch.
    recv: the first frame waits as `flags` says, the others are taken only if already
-   queued. Frames that fit are copied into `out` back to back, their sizes in `sizes`,
-   and `format` gets the struct module's format that splits `out` into them ("3s1s5s",
-   NUL-terminated: on CPython struct.unpack_from makes every bytes object in one call);
-   it needs room for 21 characters per frame and one more. A frame that does not fit
+   queued. Frames that fit are copied into `out` back to back; their sizes go to `sizes`
+   and/or, as the struct module's format that splits `out` into them ("3s1s5s",
+   NUL-terminated: on CPython struct.unpack_from makes every bytes object in one call),
+   to `format`, which needs room for 21 characters per frame and one more; a NULL one is
+   not written (each interpreter reads one of the two). A frame that does not fit
    stays in the socket's message and its size goes to *pending (else -1). Returns how
    many frames were copied, or -1 with errno set if the first failed, or
    ZMQFFI_NOT_OWNER. */
@@ -244,7 +245,8 @@ static int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, size_t *siz
     int n = 0;
     size_t used = 0;
     *pending = -1;
-    *format = '\0';
+    if (format)
+        *format = '\0';
     if (!zmqffi_enter(s))
         return ZMQFFI_NOT_OWNER;
     while (n < max) {
@@ -260,9 +262,13 @@ static int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, size_t *siz
         }
         memcpy(out + used, zmq_msg_data(&s->msg), (size_t) size);
         used += (size_t) size;
-        sizes[n++] = (size_t) size;
-        format = zmqffi_format_size(format, (size_t) size);
-        *format = '\0';
+        if (sizes)
+            sizes[n] = (size_t) size;
+        if (format) {
+            format = zmqffi_format_size(format, (size_t) size);
+            *format = '\0';
+        }
+        n++;
     }
     zmqffi_leave(s);
     return n;

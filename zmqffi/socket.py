@@ -168,12 +168,12 @@ class _Core:
 
     def __init__(self, context: Context, handle: Any, socket_type: int) -> None:
         self.handle = handle
-        self.owner = get_ident()
         self.busy = 0
         # the hot paths' C state (owner, busy count, reused message); its message is
         # closed when the struct is collected, after every call that could read it
         self.sock = ffi.gc(ffi.new("zmqffi_socket *"), lib.zmqffi_socket_release)
         lib.zmqffi_socket_init(self.sock, handle)
+        self.set_owner(get_ident())
         self.rmsg = ffi.addressof(self.sock, "msg")  # recv()'s, reused for every frame
         self.small = ffi.buffer(self.sock.small)  # recv() copies small frames out here
         self.type = socket_type
@@ -277,8 +277,9 @@ class _Batch:
     def __init__(self) -> None:
         self.out = ffi.new("char[]", BATCH_BYTES)  # the frames, back to back
         self.view = ffi.buffer(self.out)
-        self.sizes = ffi.new("size_t[]", BATCH_FRAMES)
-        self.format = ffi.new("char[]", 21 * BATCH_FRAMES + 1)  # "3s1s..." (in C)
+        # how the frames are split (see CPYTHON): the C loop writes only the one used
+        self.sizes = ffi.NULL if CPYTHON else ffi.new("size_t[]", BATCH_FRAMES)
+        self.format = ffi.new("char[]", 21 * BATCH_FRAMES + 1) if CPYTHON else ffi.NULL
         self.pending = ffi.new("int *")
 
 
