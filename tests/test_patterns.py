@@ -509,3 +509,49 @@ def test_send_multipart_interrupted_part_way_still_sends_the_whole_message(
     first.close()
     push.close()
     pull.close()
+
+
+class RecvInterruptedAt(Socket):
+    """A socket whose recv() number ``at`` is interrupted, as Ctrl-C in recv_multipart
+    would be: just after the frame came in, or just ``before`` it is received."""
+
+    __slots__ = ("calls", "at", "before")
+
+    def recv(self, flags: int = 0) -> bytes:
+        self.calls += 1
+        if self.before and self.calls == self.at:
+            raise KeyboardInterrupt
+        frame = super().recv(flags)
+        if not self.before and self.calls == self.at:
+            raise KeyboardInterrupt
+        return frame
+
+
+@pytest.mark.parametrize("at", [1, 2, 3])
+def test_recv_multipart_interrupted_part_way_leaves_the_socket_at_a_message_boundary(
+        ctx: Context, endpoint: str, at: int) -> None:
+    pull = RecvInterruptedAt(ctx, zmqffi.PULL)
+    pull.setsockopt(zmqffi.LINGER, 0)
+    pull.setsockopt(zmqffi.RCVTIMEO, 5000)
+    pull.calls, pull.at, pull.before = 0, at, False
+    push = make(ctx, zmqffi.PUSH)
+    push.connect(bound(pull, endpoint))
+    big = bytes(range(256)) * 40  # larger than recv()'s one-call copy: the held path
+    push.send_multipart([b"first", big, b"last"])
+    push.send_multipart([b"next", b"message"])
+    with pytest.raises(KeyboardInterrupt):
+        pull.recv_multipart()  # the interrupted message is dropped, all of it
+    assert pull.recv_multipart() == [b"next", b"message"]
+    # interrupted before its first frame, after a message whose last frame came
+    # through recv_msg (the socket's reused message still says "more"): nothing dropped
+    push.send_multipart([b"one", b"two"])
+    assert pull.recv() == b"one"
+    with pull.recv_msg() as two:
+        assert two.bytes == b"two"
+    push.send_multipart([b"three", b"four"])
+    pull.calls, pull.at, pull.before = 0, 1, True
+    with pytest.raises(KeyboardInterrupt):
+        pull.recv_multipart()
+    assert pull.recv_multipart() == [b"three", b"four"]
+    push.close()
+    pull.close()

@@ -526,11 +526,28 @@ class Socket:
 
     def recv_multipart(self, flags: int = 0) -> list[bytes]:
         """Receive every frame of one multipart message."""
-        parts = [self.recv(flags)]
         rmsg = self._core.rmsg
-        while lib.zmq_msg_more(rmsg):
-            parts.append(self.recv(flags))
+        try:
+            parts = [self.recv(flags)]
+            while lib.zmq_msg_more(rmsg):
+                parts.append(self.recv(flags))
+        except BaseException:
+            self._drop_rest_of_message()
+            raise
         return parts
+
+    def _drop_rest_of_message(self) -> None:
+        """After an exception (Ctrl-C) part way through recv_multipart: receive and drop
+        the rest of the message, or the next receive would return its tail as a message
+        of its own. The interrupted call loses this one message, as Ctrl-C just after
+        its last frame would, and the socket stays at a message boundary. Once the first
+        frame is in, libzmq has the others: nothing here waits."""
+        try:  # RCVMORE, not rmsg: the last frame may have come through recv_msg
+            while self.getsockopt(lib.ZMQ_RCVMORE):
+                if recv_frame(self._core.sock, lib.ZMQ_DONTWAIT) < 0:
+                    break  # e.g. the context was shut down meanwhile
+        except Exception:  # the first error wins
+            pass
 
     def recv_msg(self, flags: int = 0) -> Message:
         """Receive one frame as a Message, without copying; the caller closes it."""
