@@ -18,9 +18,11 @@ def _run(name: str, call: Any, sockets: list[Socket | None]) -> None:
         if not isinstance(s, Socket):
             raise TypeError(f"{name}() takes zmqffi.Socket objects, not {type(s).__name__}")
     cores = [s._core for s in used]
-    for core in cores:
-        core.busy += 1
+    counted = 0  # (no signal handler runs between a count and this one: no call)
     try:
+        for core in cores:
+            core.busy += 1
+            counted += 1
         for core in cores:
             if core.owner == SHUT:
                 return  # the context was shut down: the proxy's normal end, as on ETERM
@@ -34,7 +36,7 @@ def _run(name: str, call: Any, sockets: list[Socket | None]) -> None:
             if errnum != _errno.EINTR:  # on EINTR, the loop lets handlers run
                 raise_errno(name, errnum)
     finally:
-        for core in cores:
+        for core in cores[:counted]:
             core.busy -= 1
 
 

@@ -81,9 +81,11 @@ class Poller:
         else:
             deadline = time.monotonic() + timeout / 1000.0
         cores = [obj._core for obj in self._registered if isinstance(obj, Socket)]
-        for core in cores:
-            core.busy += 1
+        counted = 0  # (no signal handler runs between a count and this one: no call)
         try:
+            for core in cores:
+                core.busy += 1
+                counted += 1
             for core in cores:
                 if get_ident() != core.owner:
                     core.refuse("poll")
@@ -97,7 +99,7 @@ class Poller:
                 if ffi.errno != _errno.EINTR:  # on EINTR, the loop lets handlers run
                     raise_errno("poll")
         finally:
-            for core in cores:
+            for core in cores[:counted]:
                 core.busy -= 1
         if count == 0:
             return []

@@ -12,7 +12,9 @@ objects are gone, and garbage collection of a Socket is not prevented by its Con
 ``busy`` counts the other calls in progress: ``Context.destroy()`` from another thread
 marks the core closed, then waits for ``busy`` (and the C count) to drop to zero before
 ``zmq_close`` (with the GIL, either the caller sees the mark or destroy sees the call; in C,
-atomics give the same promise).
+atomics give the same promise). The other calls keep a Python count rather than calling
+C's: ``busy += 1`` makes no call, so no signal handler (Ctrl-C) can run between counting
+and the ``try`` that uncounts, where after a C call that counted one could.
 """
 
 from __future__ import annotations
