@@ -54,7 +54,10 @@ HELPERS_SOURCE = r"""
 static pthread_mutex_t zmqffi_released_lock = PTHREAD_MUTEX_INITIALIZER;
 static uintptr_t *zmqffi_released = NULL;
 static size_t zmqffi_released_count = 0, zmqffi_released_capacity = 0;
-static volatile size_t zmqffi_released_pending = 0;
+/* How many records wait; Python reads this variable as lib.zmqffi_released_pending, which
+   is not a function call and so does not release the GIL (a racy peek is fine: the
+   drain takes the lock). */
+static size_t zmqffi_released_pending = 0;
 
 static void zmqffi_record_release(void *data, void *hint)
 {
@@ -69,7 +72,7 @@ static void zmqffi_record_release(void *data, void *hint)
         zmqffi_released_capacity = capacity;
     }
     zmqffi_released[zmqffi_released_count++] = (uintptr_t) hint;
-    zmqffi_released_pending = zmqffi_released_count;
+    __atomic_store_n(&zmqffi_released_pending, zmqffi_released_count, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&zmqffi_released_lock);
 }
 
@@ -78,9 +81,20 @@ static int zmqffi_msg_init_lent(zmq_msg_t *msg, void *data, size_t size, uintptr
     return zmq_msg_init_data(msg, data, size, zmqffi_record_release, (void *) ticket);
 }
 
-static size_t zmqffi_released_waiting(void)
+/* Message(data): zmq_msg_init_size and the copy in one call. */
+static int zmqffi_msg_init_copy(zmq_msg_t *msg, const void *data, size_t size)
 {
-    return zmqffi_released_pending;  /* a racy peek is fine: drain takes the lock */
+    if (zmq_msg_init_size(msg, size) != 0)
+        return -1;
+    memcpy(zmq_msg_data(msg), data, size);
+    return 0;
+}
+
+/* Close and initialise again: an empty message, ready for reuse, in one call. */
+static void zmqffi_msg_reset(zmq_msg_t *msg)
+{
+    zmq_msg_close(msg);
+    zmq_msg_init(msg);
 }
 
 static size_t zmqffi_drain_released(uintptr_t *out, size_t max)
@@ -90,7 +104,7 @@ static size_t zmqffi_drain_released(uintptr_t *out, size_t max)
     n = zmqffi_released_count < max ? zmqffi_released_count : max;
     memcpy(out, zmqffi_released + (zmqffi_released_count - n), n * sizeof(uintptr_t));
     zmqffi_released_count -= n;
-    zmqffi_released_pending = zmqffi_released_count;
+    __atomic_store_n(&zmqffi_released_pending, zmqffi_released_count, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&zmqffi_released_lock);
     return n;
 }
@@ -206,14 +220,30 @@ static int zmqffi_msg_send(zmqffi_socket *s, zmq_msg_t *msg, int flags)
     return rc < 0 ? -1 : 0;
 }
 
+/* recv_msg(): the frame's size, or -1 with errno set, or ZMQFFI_NOT_OWNER. */
 static int zmqffi_msg_recv(zmqffi_socket *s, zmq_msg_t *msg, int flags)
 {
-    int rc;
+    int size;
     if (!zmqffi_enter(s))
         return ZMQFFI_NOT_OWNER;
-    rc = zmq_msg_recv(msg, s->handle, flags);
+    size = zmq_msg_recv(msg, s->handle, flags);
     zmqffi_leave(s);
-    return rc < 0 ? -1 : 0;
+    return size < 0 ? -1 : size;
+}
+
+/* send() of a lent buffer: zmq_msg_init_data and the send in one call (each cffi call
+   releases the GIL, and two Python threads on inproc pay a hand-over for every one).
+   0; or -1 with errno set, or ZMQFFI_NOT_OWNER, `msg` then holding the lent buffer
+   (send it again with zmqffi_msg_send, or close it); or ZMQFFI_NOT_LENT with errno set,
+   `msg` untouched. */
+#define ZMQFFI_NOT_LENT (-4)
+
+static int zmqffi_send_lent(zmqffi_socket *s, zmq_msg_t *msg, void *data, size_t size,
+                            uintptr_t ticket, int flags)
+{
+    if (zmqffi_msg_init_lent(msg, data, size, ticket) != 0)
+        return ZMQFFI_NOT_LENT;
+    return zmqffi_msg_send(s, msg, flags);
 }
 
 /* recv_many()/send_many(): loop in C over many small frames, one cffi call per batch.
@@ -315,7 +345,9 @@ static const char *zmqffi_build_info(void)
 
 HELPERS_CDEF = """
 int zmqffi_msg_init_lent(zmq_msg_t *msg, void *data, size_t size, uintptr_t ticket);
-size_t zmqffi_released_waiting(void);
+int zmqffi_msg_init_copy(zmq_msg_t *msg, const void *data, size_t size);
+void zmqffi_msg_reset(zmq_msg_t *msg);
+size_t zmqffi_released_pending;
 size_t zmqffi_drain_released(uintptr_t *out, size_t max);
 #define ZMQFFI_SMALL ...
 #define ZMQFFI_NOT_OWNER ...
@@ -330,6 +362,9 @@ int zmqffi_recv_wait(zmqffi_socket *s);
 int zmqffi_recv_into(zmqffi_socket *s, void *buf, size_t cap, int flags);
 int zmqffi_msg_send(zmqffi_socket *s, zmq_msg_t *msg, int flags);
 int zmqffi_msg_recv(zmqffi_socket *s, zmq_msg_t *msg, int flags);
+#define ZMQFFI_NOT_LENT ...
+int zmqffi_send_lent(zmqffi_socket *s, zmq_msg_t *msg, void *data, size_t size,
+                     uintptr_t ticket, int flags);
 int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, size_t *sizes,
                      char *format, int max, int flags, int *pending);
 #define ZMQFFI_BAD_SIZES ...

@@ -164,6 +164,33 @@ def test_sent_message_is_empty_and_open(ctx: Context) -> None:
     pull.close()
 
 
+def test_storage_a_send_emptied_is_reused_intact(ctx: Context) -> None:
+    # a sent Message's storage goes back to the pool without a call: libzmq left it empty
+    push, pull = pipe(ctx, "inproc://spent")
+    address = lambda msg: int(zmqffi.ffi.cast("uintptr_t", msg._msg))  # noqa: E731
+    for data in (b"first", b"y" * LARGE):
+        first = Message(data, copy=len(data) < LARGE)
+        push.send(first)
+        kept = address(first)
+        first.close()
+        second = Message(b"second")
+        assert address(second) == kept  # taken back from the pool
+        push.send(second)
+        second.close()
+        assert pull.recv() == data and pull.recv() == b"second"
+    push.close()
+    pull.close()
+
+
+def test_length_follows_raw_calls_through_the_handle() -> None:
+    with Message(b"five!") as msg:
+        assert len(msg) == 5
+        raw = msg.handle
+        zmqffi.lib.zmq_msg_close(raw)
+        assert zmqffi.lib.zmq_msg_init_size(raw, 9) == 0
+        assert len(msg) == 9
+
+
 def test_recv_msg_metadata(ctx: Context) -> None:
     push, pull = pipe(ctx, "tcp://127.0.0.1:*")
     push.send_multipart([b"head", b"tail"])

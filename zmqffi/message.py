@@ -22,6 +22,7 @@ from zmqffi.errors import LifecycleError, int_arg, raise_errno
 __all__ = ["Message"]
 
 EFAULT = 14
+INT_MAX = 2 ** 31 - 1  # a size from zmq_msg_recv stops here: past it, ask libzmq
 
 # ticket -> the Python objects libzmq is reading from (kept alive until released)
 _lent: dict[int, Any] = {}
@@ -31,21 +32,36 @@ _drain_out = ffi.new("uintptr_t[]", 256)
 
 def release_lent() -> None:
     """Drop our references to the buffers libzmq has finished with."""
-    while lib.zmqffi_released_waiting():
+    while lib.zmqffi_released_pending:
         for i in range(lib.zmqffi_drain_released(_drain_out, 256)):
             _lent.pop(_drain_out[i], None)
 
 
-def lend(msg: Any, data: Any) -> None:
-    """Initialise ``msg`` to point at ``data``'s memory without copying."""
-    if lib.zmqffi_released_waiting():
+def pin(data: Any) -> tuple[Any, int]:
+    """``data``'s memory as a cffi ``char[]``, kept alive (and pinned on PyPy) under a
+    new ticket until libzmq gives the ticket back (or ``lend_failed``)."""
+    if lib.zmqffi_released_pending:  # (a variable: reading it calls nothing)
         release_lent()
-    pinned = bytes_like(data)  # keeps data alive (and pinned on PyPy) while referenced
+    pinned = bytes_like(data)
     ticket = next(_tickets)
     _lent[ticket] = pinned
-    if lib.zmqffi_msg_init_lent(msg, pinned, len(pinned), ticket) != 0:
-        del _lent[ticket]
-        raise_errno("zmq_msg_init_data")
+    return pinned, ticket
+
+
+def lend_failed(ticket: int) -> None:
+    """zmq_msg_init_data failed: drop ``ticket`` (libzmq will never give it back), and
+    raise its error."""
+    del _lent[ticket]
+    raise_errno("zmq_msg_init_data")
+
+
+def lend(msg: Any, data: Any) -> int:
+    """Initialise ``msg`` to point at ``data``'s memory without copying; its size."""
+    pinned, ticket = pin(data)
+    size = len(pinned)
+    if lib.zmqffi_msg_init_lent(msg, pinned, size, ticket) != 0:
+        lend_failed(ticket)
+    return size
 
 
 def bytes_like(data: Any, what: str = "data") -> Any:
@@ -67,24 +83,37 @@ def _close_msg(msg: Any) -> None:
 
 # zmq_msg_t storage, reused: a Message's on close(), a lent send's once sent. Allocating
 # each one (ffi.new) cost ~300 ns on CPython and, with its free, most of a Message's
-# life on PyPy. Entries are closed (uninitialised) zmq_msg_t; list.pop and append are
-# atomic, so threads may share the pool.
+# life on PyPy. Entries are initialised empty messages: ready to receive into, and an
+# init_size/init_data may overwrite them (an empty message holds nothing to free).
+# Storage that a send left empty goes back without a call. Fewer cffi calls matter
+# beyond their own cost: each one releases the GIL, and two Python threads on inproc
+# pay a hand-over for it. list.pop and append are atomic, so threads may share the pool.
 MSG_T = ffi.typeof("zmq_msg_t *")
 _pool: list[Any] = []
 POOL_MAX = 64
 
 
 def new_msg() -> Any:
-    """Storage for one zmq_msg_t, not initialised."""
+    """Storage for one zmq_msg_t, initialised empty."""
     try:
         return _pool.pop()
     except IndexError:
-        return ffi.new(MSG_T)
+        msg = ffi.new(MSG_T)
+        lib.zmq_msg_init(msg)
+        return msg
 
 
 def release_msg(msg: Any) -> None:
-    """zmq_msg_close ``msg`` and keep its storage for new_msg()."""
-    lib.zmq_msg_close(msg)
+    """Close ``msg`` and keep its storage for new_msg()."""
+    if len(_pool) < POOL_MAX:
+        lib.zmqffi_msg_reset(msg)
+        _pool.append(msg)
+    else:
+        lib.zmq_msg_close(msg)
+
+
+def release_spent(msg: Any) -> None:
+    """Keep for new_msg() the storage of a message that a send left empty."""
     if len(_pool) < POOL_MAX:
         _pool.append(msg)
 
@@ -93,32 +122,39 @@ class Message:
     """A ZeroMQ message frame. ``Message(data)`` copies ``data`` once;
     ``Message(data, copy=False)`` lends ``data`` to libzmq (do not mutate it meanwhile)."""
 
-    __slots__ = ("_msg", "_closed", "_viewed", "_exposed", "__weakref__")
+    # _size: the content's size, known without a call; -1 when closed, when the raw
+    # handle went out (a raw call may change the content), or past a C int.
+    # _spent: a send left the zmq_msg_t empty, with nothing for close() to free.
+    __slots__ = ("_msg", "_closed", "_viewed", "_exposed", "_size", "_spent",
+                 "__weakref__")
 
     def __init__(self, data: Any = b"", copy: bool = True) -> None:
         self._closed = True  # until initialised: __del__ must not close garbage
+        self._size = -1
         self._viewed = None
         self._exposed = False  # handle given out: its storage never goes back to the pool
+        self._spent = False
         msg = new_msg()
         if not copy:
-            lend(msg, data)
+            size = lend(msg, data)
         else:
             src = bytes_like(data)
-            n = len(src)
-            if lib.zmq_msg_init_size(msg, n) != 0:
-                raise_errno(f"zmq_msg_init_size({n})")
-            ffi.memmove(lib.zmq_msg_data(msg), src, n)
+            size = len(src)
+            if lib.zmqffi_msg_init_copy(msg, src, size) != 0:
+                raise_errno(f"zmq_msg_init_size({size})")
         self._msg = msg
         self._closed = False
+        self._size = size if size < INT_MAX else -1
 
     @classmethod
     def _empty(cls) -> Message:
-        """A fresh empty message, for receiving into."""
+        """A fresh empty message, for receiving into (its _size set by the caller)."""
         self = cls.__new__(cls)
+        self._size = -1
         self._viewed = None
         self._exposed = False
-        self._msg = msg = new_msg()
-        lib.zmq_msg_init(msg)
+        self._spent = False
+        self._msg = new_msg()
         self._closed = False
         return self
 
@@ -138,10 +174,13 @@ class Message:
         if self._closed:
             return
         self._closed = True
+        self._size = -1
         if self._viewed is not None:
             self._viewed = None  # the views' owner closes the zmq_msg_t with the last view
         elif self._exposed:  # a raw pointer to it may outlive the Message: no reuse
             lib.zmq_msg_close(self._msg)
+        elif self._spent:
+            release_spent(self._msg)
         else:
             release_msg(self._msg)
 
@@ -166,9 +205,10 @@ class Message:
     # --- content ---------------------------------------------------------------------
 
     def __len__(self) -> int:
-        if self._closed:
-            self._open()  # raises
-        return lib.zmq_msg_size(self._msg)
+        size = self._size
+        if size < 0:  # closed (raises), or not known without asking libzmq
+            return lib.zmq_msg_size(self._open())
+        return size
 
     @property
     def bytes(self) -> bytes:
@@ -213,6 +253,7 @@ class Message:
         """The raw ``zmq_msg_t *`` for ``zmqffi.lib`` calls."""
         msg = self._open()
         self._exposed = True
+        self._size = -1
         return msg
 
     def _send(self, sock: Any, flags: int) -> int:
@@ -226,7 +267,16 @@ class Message:
         """
         msg = self._open()
         if self._viewed is None:
-            return lib.zmqffi_msg_send(sock, msg, flags)
+            rc = lib.zmqffi_msg_send(sock, msg, flags)
+        else:
+            rc = self._send_viewed(sock, msg, flags)
+        if rc == 0:  # libzmq left the zmq_msg_t empty
+            self._spent = True
+            if not self._exposed:
+                self._size = 0
+        return rc
+
+    def _send_viewed(self, sock: Any, msg: Any, flags: int) -> int:
         int_arg(flags, "send() flags")  # before the copy, which a bad one would leak
         out = ffi.new("zmq_msg_t *")
         lib.zmq_msg_init(out)
@@ -238,6 +288,5 @@ class Message:
             ffi.errno = errnum
             return rc
         self._viewed = None
-        self._msg = msg = new_msg()
-        lib.zmq_msg_init(msg)
+        self._msg = new_msg()
         return rc

@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from zmqffi._zmq import ffi, lib
 from zmqffi.errors import Again, LifecycleError, ZMQError, int_arg, raise_errno
-from zmqffi.message import Message, bytes_like, lend, new_msg, release_msg
+from zmqffi.message import (INT_MAX, Message, bytes_like, lend_failed, new_msg, pin,
+                            release_msg, release_spent)
 
 if TYPE_CHECKING:
     from zmqffi.context import Context
@@ -48,6 +49,7 @@ send_frame, recv_frame, recv_wait = lib.zmqffi_send, lib.zmqffi_recv, lib.zmqffi
 NO_FLAGS = 0  # recv(flags) is recv_wait() when ``flags is NO_FLAGS``: not 0.0, not False
 EINTR = _errno.EINTR
 NOT_OWNER = lib.ZMQFFI_NOT_OWNER  # a hot C call refused: wrong thread, closed, shut down
+NOT_LENT = lib.ZMQFFI_NOT_LENT  # send_lent: zmq_msg_init_data failed, nothing was sent
 BAD_SIZES = lib.ZMQFFI_BAD_SIZES  # send_many's C loop: the sizes do not add up
 CLOSED = -1  # owner of a closed socket: no thread has this ident
 FORKED = -2  # owner of a socket inherited across fork()
@@ -441,14 +443,18 @@ class Socket:
                 c.again(rc, "send", data._send, flags)
             return
         if copy is False or (copy is None and type(data) is bytes):
+            pinned, ticket = pin(data)
             msg = new_msg()
-            lend(msg, data)
-            try:
-                rc = lib.zmqffi_msg_send(c.sock, msg, flags)
+            sent = False
+            try:  # lent and sent by one call
+                rc = lib.zmqffi_send_lent(c.sock, msg, pinned, len(pinned), ticket, flags)
+                if rc == NOT_LENT:
+                    lend_failed(ticket)
                 if rc:
                     c.again(rc, "send", lib.zmqffi_msg_send, msg, flags)
+                sent = True
             finally:  # sent, libzmq left it empty; not sent, the lent buffer is released
-                release_msg(msg)
+                (release_spent if sent else release_msg)(msg)
             return
         buf = bytes_like(data, "send() data")
         rc = send_frame(c.sock, buf, len(buf), flags)
@@ -512,18 +518,18 @@ class Socket:
             size = c.again(size, "recv", recv_frame, flags)
             if size <= SMALL:
                 return c.small[:size]
-        return self._held(c)
+        return self._held(c, size)
 
-    def _held(self, c: _Core) -> bytes:
-        """A copy of the frame in the socket's reused message."""
+    def _held(self, c: _Core, size: int) -> bytes:
+        """A copy of the frame of ``size`` bytes in the socket's reused message."""
         msg = c.rmsg
-        size = lib.zmq_msg_size(msg)
+        if size >= INT_MAX:  # where zmq_msg_recv's result stops
+            size = lib.zmq_msg_size(msg)
         data = ffi.buffer(lib.zmq_msg_data(msg), size)[:]
         if size >= ZERO_COPY_MIN and not lib.zmq_msg_more(msg):
             # don't hold a large frame (over inproc, maybe the sender's lent
             # buffer) until this socket's next recv: release it now
-            lib.zmq_msg_close(msg)
-            lib.zmq_msg_init(msg)
+            lib.zmqffi_msg_reset(msg)
         return data
 
     def recv_multipart(self, flags: int = 0) -> list[bytes]:
@@ -556,14 +562,15 @@ class Socket:
         c = self._core
         msg = Message._empty()
         try:  # the whole retry: a signal handler raises in it, and msg must be closed
-            rc = lib.zmqffi_msg_recv(c.sock, msg._msg, flags)
-            if rc:
-                c.again(rc, "recv_msg", lib.zmqffi_msg_recv, msg._msg, flags)
+            size = lib.zmqffi_msg_recv(c.sock, msg._msg, flags)
+            if size < 0:
+                size = c.again(size, "recv_msg", lib.zmqffi_msg_recv, msg._msg, flags)
         except BaseException as exc:
             msg.close()
             if isinstance(exc, (TypeError, OverflowError)):  # from cffi, before the call
                 int_arg(flags, "recv_msg() flags")  # says what was wrong, if flags was
             raise
+        msg._size = size if size < INT_MAX else -1
         return msg
 
     def recv_into(self, buffer: Any, flags: int = 0) -> int:
@@ -650,7 +657,7 @@ class Socket:
                 frames.append(blob[start:start + size])
                 start += size
         if b.pending[0] >= 0:  # a frame too large for the batch buffer, still in rmsg
-            frames.append(self._held(c))
+            frames.append(self._held(c, b.pending[0]))
         return frames
 
     # --- options ---------------------------------------------------------------------
