@@ -248,14 +248,12 @@ static int zmqffi_send_lent(zmqffi_socket *s, zmq_msg_t *msg, void *data, size_t
 
 /* recv_many()/send_many(): loop in C over many small frames, one cffi call per batch.
    recv: the first frame waits as `flags` says, the others are taken only if already
-   queued. Frames that fit are copied into `out` back to back; their sizes go to `sizes`
-   and/or, as the struct module's format that splits `out` into them ("3s1s5s",
-   NUL-terminated: on CPython struct.unpack_from makes every bytes object in one call),
-   to `format`, which needs room for 21 characters per frame and one more; a NULL one is
-   not written (each interpreter reads one of the two). A frame that does not fit
-   stays in the socket's message and its size goes to *pending (else -1). Returns how
-   many frames were copied, or -1 with errno set if the first failed, or
-   ZMQFFI_NOT_OWNER. */
+   queued. Frames that fit are copied into `out` back to back, and `format` gets the
+   struct module's format that splits `out` into them ("3s1s5s", NUL-terminated: one
+   struct.unpack_from makes every bytes object in C); it needs room for 21 characters
+   per frame and one more. A frame that does not fit stays in the socket's message and
+   its size goes to *pending (else -1). Returns how many frames were copied, or -1 with
+   errno set if the first failed, or ZMQFFI_NOT_OWNER. */
 static char *zmqffi_format_size(char *format, size_t size)
 {
     char digits[20];
@@ -269,14 +267,13 @@ static char *zmqffi_format_size(char *format, size_t size)
     return format;
 }
 
-static int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, size_t *sizes,
-                            char *format, int max, int flags, int *pending)
+static int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, char *format,
+                            int max, int flags, int *pending)
 {
     int n = 0;
     size_t used = 0;
     *pending = -1;
-    if (format)
-        *format = '\0';
+    *format = '\0';
     if (!zmqffi_enter(s))
         return ZMQFFI_NOT_OWNER;
     while (n < max) {
@@ -292,12 +289,8 @@ static int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, size_t *siz
         }
         memcpy(out + used, zmq_msg_data(&s->msg), (size_t) size);
         used += (size_t) size;
-        if (sizes)
-            sizes[n] = (size_t) size;
-        if (format) {
-            format = zmqffi_format_size(format, (size_t) size);
-            *format = '\0';
-        }
+        format = zmqffi_format_size(format, (size_t) size);
+        *format = '\0';
         n++;
     }
     zmqffi_leave(s);
@@ -305,8 +298,7 @@ static int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, size_t *siz
 }
 
 /* send: `data` holds the frames back to back (`size` bytes in all), frame i of sizes[i]
-   bytes -- size_t values in native order, as struct's "N" packs them (read with memcpy:
-   a bytes object's data need not be aligned). The frames from `start` on are sent, each
+   bytes -- size_t values in native order (read with memcpy: no alignment is assumed). The frames from `start` on are sent, each
    with `flags`, stopping at the first failure. Returns how many of them were sent
    (errno set when fewer), or ZMQFFI_NOT_OWNER, or ZMQFFI_BAD_SIZES (nothing sent) when
    the sizes do not add up to `size`. */
@@ -365,8 +357,8 @@ int zmqffi_msg_recv(zmqffi_socket *s, zmq_msg_t *msg, int flags);
 #define ZMQFFI_NOT_LENT ...
 int zmqffi_send_lent(zmqffi_socket *s, zmq_msg_t *msg, void *data, size_t size,
                      uintptr_t ticket, int flags);
-int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, size_t *sizes,
-                     char *format, int max, int flags, int *pending);
+int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, char *format, int max,
+                     int flags, int *pending);
 #define ZMQFFI_BAD_SIZES ...
 int zmqffi_send_many(zmqffi_socket *s, const char *data, size_t size, const char *sizes,
                      int count, int start, int flags);
