@@ -339,7 +339,7 @@ HELPERS_CDEF = """
 int zmqffi_msg_init_lent(zmq_msg_t *msg, void *data, size_t size, uintptr_t ticket);
 int zmqffi_msg_init_copy(zmq_msg_t *msg, const void *data, size_t size);
 void zmqffi_msg_reset(zmq_msg_t *msg);
-size_t zmqffi_released_pending;
+extern size_t zmqffi_released_pending;
 size_t zmqffi_drain_released(uintptr_t *out, size_t max);
 #define ZMQFFI_SMALL ...
 #define ZMQFFI_NOT_OWNER ...
