@@ -123,6 +123,8 @@ static size_t zmqffi_drain_released(uintptr_t *out, size_t max)
 typedef struct {
     void *handle;
     zmq_msg_t msg;               /* recv()'s message, reused for every frame */
+    char *data;                  /* and, after each frame, its data and more flag: */
+    int more;                    /* Python reads fields without a call */
     uintptr_t owner;
     int busy;
     char small[ZMQFFI_SMALL];    /* recv() copies frames up to this size out here */
@@ -187,8 +189,12 @@ static int zmqffi_recv(zmqffi_socket *s, int flags)
         return ZMQFFI_NOT_OWNER;
     size = zmq_msg_recv(&s->msg, s->handle, flags);
     zmqffi_leave(s);
-    if (size >= 0 && size <= ZMQFFI_SMALL)
-        memcpy(s->small, zmq_msg_data(&s->msg), (size_t) size);
+    if (size >= 0) {
+        s->data = zmq_msg_data(&s->msg);
+        s->more = zmq_msg_more(&s->msg);
+        if (size <= ZMQFFI_SMALL)
+            memcpy(s->small, s->data, (size_t) size);
+    }
     return size;
 }
 
@@ -283,11 +289,13 @@ static int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, char *forma
                 n = -1;
             break;
         }
+        s->data = zmq_msg_data(&s->msg);
+        s->more = zmq_msg_more(&s->msg);
         if (used + (size_t) size > cap) {
             *pending = size;
             break;
         }
-        memcpy(out + used, zmq_msg_data(&s->msg), (size_t) size);
+        memcpy(out + used, s->data, (size_t) size);
         used += (size_t) size;
         format = zmqffi_format_size(format, (size_t) size);
         *format = '\0';
@@ -343,7 +351,7 @@ extern size_t zmqffi_released_pending;
 size_t zmqffi_drain_released(uintptr_t *out, size_t max);
 #define ZMQFFI_SMALL ...
 #define ZMQFFI_NOT_OWNER ...
-typedef struct { zmq_msg_t msg; char small[...]; ...; } zmqffi_socket;
+typedef struct { zmq_msg_t msg; char *data; int more; char small[...]; ...; } zmqffi_socket;
 void zmqffi_socket_init(zmqffi_socket *s, void *handle);
 void zmqffi_socket_own(zmqffi_socket *s, int own);
 int zmqffi_socket_busy(zmqffi_socket *s);

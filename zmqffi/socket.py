@@ -520,22 +520,22 @@ class Socket:
 
     def _held(self, c: _Core, size: int) -> bytes:
         """A copy of the frame of ``size`` bytes in the socket's reused message."""
-        msg = c.rmsg
+        sock = c.sock  # (its data and more fields: read without a call)
         if size >= INT_MAX:  # where zmq_msg_recv's result stops
-            size = lib.zmq_msg_size(msg)
-        data = ffi.buffer(lib.zmq_msg_data(msg), size)[:]
-        if size >= ZERO_COPY_MIN and not lib.zmq_msg_more(msg):
+            size = lib.zmq_msg_size(c.rmsg)
+        data = ffi.buffer(sock.data, size)[:]
+        if size >= ZERO_COPY_MIN and not sock.more:
             # don't hold a large frame (over inproc, maybe the sender's lent
             # buffer) until this socket's next recv: release it now
-            lib.zmqffi_msg_reset(msg)
+            lib.zmqffi_msg_reset(c.rmsg)
         return data
 
     def recv_multipart(self, flags: int = 0) -> list[bytes]:
         """Receive every frame of one multipart message."""
-        rmsg = self._core.rmsg
+        sock = self._core.sock  # its more field, set by every recv(): no call to read
         try:
             parts = [self.recv(flags)]
-            while lib.zmq_msg_more(rmsg):
+            while sock.more:
                 parts.append(self.recv(flags))
         except BaseException:
             self._drop_rest_of_message()
