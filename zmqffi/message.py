@@ -123,7 +123,8 @@ class Message:
     ``Message(data, copy=False)`` lends ``data`` to libzmq (do not mutate it meanwhile)."""
 
     # _size: the content's size, known without a call; -1 when closed, when the raw
-    # handle went out (a raw call may change the content), or past a C int.
+    # handle went out (a raw call may change the content), or for a received frame past
+    # a C int (INT_MAX).
     # _spent: a send left the zmq_msg_t empty, with nothing for close() to free.
     __slots__ = ("_msg", "_closed", "_viewed", "_exposed", "_size", "_spent",
                  "__weakref__")
@@ -144,7 +145,7 @@ class Message:
                 raise_errno(f"zmq_msg_init_size({size})")
         self._msg = msg
         self._closed = False
-        self._size = size if size < INT_MAX else -1
+        self._size = size
 
     @classmethod
     def _empty(cls) -> Message:
@@ -214,7 +215,7 @@ class Message:
     def bytes(self) -> bytes:
         """A copy of the content."""
         msg = self._open()
-        return ffi.unpack(ffi.cast("char *", lib.zmq_msg_data(msg)), lib.zmq_msg_size(msg))
+        return ffi.unpack(ffi.cast("char *", lib.zmq_msg_data(msg)), len(self))
 
     @property
     def buffer(self) -> memoryview:
@@ -225,7 +226,7 @@ class Message:
             # view keeps the owner alive through the ffi.buffer it wraps.
             self._viewed = ffi.gc(ffi.cast("char *", lib.zmq_msg_data(msg)),
                                   lambda _data, msg=msg: _close_msg(msg))
-        return memoryview(ffi.buffer(self._viewed, lib.zmq_msg_size(msg))).toreadonly()
+        return memoryview(ffi.buffer(self._viewed, len(self))).toreadonly()
 
     @property
     def more(self) -> bool:
