@@ -145,6 +145,20 @@ def test_io_threads_argument_is_applied_and_checked() -> None:
         assert ctx.get(zmqffi.IO_THREADS) == 2
 
 
+def test_io_threads_that_libzmq_could_not_start_are_refused() -> None:
+    # libzmq starts them at the first socket and aborted the process when it could not
+    # (found by the fuzz run: IO_THREADS=924593, then a socket)
+    with pytest.raises(ValueError, match="924593 I/O threads"):
+        Context(io_threads=924593)
+    with Context() as ctx:
+        with pytest.raises(ValueError, match="924593 I/O threads"):
+            ctx.set(zmqffi.IO_THREADS, 924593)
+        assert ctx.get(zmqffi.IO_THREADS) == 1  # unchanged
+        ctx.set(zmqffi.IO_THREADS, 3)
+        with ctx.socket(zmqffi.PAIR) as sock:  # the first socket starts them
+            sock.bind("tcp://127.0.0.1:*")
+
+
 # --- term() ---------------------------------------------------------------------------
 
 def test_term_with_open_sockets_lists_them_and_changes_nothing(ctx: Context) -> None:

@@ -276,6 +276,27 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.messages)
     @rule(i=st.integers(0, 5))
+    def read_message(self, i: int) -> None:
+        msg, data = self.messages[i % len(self.messages)]
+        assert len(msg) == len(data) and msg.bytes == data
+
+    @precondition(lambda self: self.pairs and not self.shut)
+    @rule(i=st.integers(0, 3))
+    def recv_message(self, i: int) -> None:
+        pair = self.pairs[i % len(self.pairs)]
+        if not pair.queue:
+            with pytest.raises(zmqffi.Again):
+                pair.pull.recv_msg(zmqffi.DONTWAIT)
+            return
+        msg, data = pair.pull.recv_msg(), pair.queue.popleft()
+        assert len(msg) == len(data) and msg.bytes == data
+        if len(self.messages) < 6:
+            self.messages.append((msg, data))  # to be read, viewed, sent again, closed
+        else:
+            msg.close()
+
+    @precondition(lambda self: self.messages)
+    @rule(i=st.integers(0, 5))
     def take_view(self, i: int) -> None:
         msg, data = self.messages[i % len(self.messages)]
         self.views.append((msg.buffer, data))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+import resource
 import threading
 import warnings
 import weakref
@@ -25,6 +26,26 @@ __all__ = ["Context"]
 _live_ref: weakref.ref[Context] | None = None
 _live_lock = threading.RLock()
 
+MAX_IO_THREADS = 1024
+
+
+def check_io_threads(count: int, what: str) -> None:
+    """Refuse an I/O thread count libzmq could not start. It starts them at the first
+    socket, and aborts the process when it cannot: each takes two file descriptors (its
+    epoll and its mailbox), and epoll_create's EMFILE is an assertion (found by the fuzz
+    run: IO_THREADS=924593 then a socket). The limit: MAX_IO_THREADS, and two
+    descriptors each within the soft RLIMIT_NOFILE, less 64 for everything else."""
+    if count < 0:
+        raise ValueError(f"{what} must be >= 0, not {count}")
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    limit = MAX_IO_THREADS
+    if soft != resource.RLIM_INFINITY:
+        limit = max(1, min(limit, (soft - 64) // 2))
+    if count > limit:
+        raise ValueError(f"{what}: {count} I/O threads are more than this process can "
+                         f"start (at most {limit} here: two file descriptors each, "
+                         f"within RLIMIT_NOFILE {soft}); libzmq would abort the process")
+
 
 def _live() -> Context | None:
     return _live_ref() if _live_ref is not None else None
@@ -38,8 +59,7 @@ class Context:
         global _live_ref
         self._closed = True  # until set up: __del__ must do nothing
         self._forked = False
-        if int_arg(io_threads, "io_threads") < 0:
-            raise ValueError(f"io_threads must be >= 0, not {io_threads}")
+        check_io_threads(int_arg(io_threads, "io_threads"), "io_threads")
         site = creation_site()
         with _live_lock:
             live = _live()
@@ -115,6 +135,8 @@ class Context:
     def set(self, option: int, value: int) -> None:
         int_arg(option, "Context.set() option")
         int_arg(value, f"Context.set({option}) value")
+        if option == lib.ZMQ_IO_THREADS:
+            check_io_threads(value, f"Context.set(IO_THREADS, {value})")
         if lib.zmq_ctx_set(self._open("set"), option, value) != 0:
             raise_errno(f"Context.set({option}, {value})")
 
