@@ -306,10 +306,11 @@ static int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, char *forma
 }
 
 /* send: `data` holds the frames back to back (`size` bytes in all), frame i of sizes[i]
-   bytes -- size_t values in native order (read with memcpy: no alignment is assumed). The frames from `start` on are sent, each
-   with `flags`, stopping at the first failure. Returns how many of them were sent
-   (errno set when fewer), or ZMQFFI_NOT_OWNER, or ZMQFFI_BAD_SIZES (nothing sent) when
-   the sizes do not add up to `size`. */
+   bytes -- size_t values in native order (read with memcpy: no alignment is assumed).
+   The frames from `start` on are sent, each with `flags`, stopping at the first
+   failure. Returns how many of them were sent (errno set when fewer), or
+   ZMQFFI_NOT_OWNER, or ZMQFFI_BAD_SIZES (nothing sent) when the sizes do not add up to
+   `size`. */
 #define ZMQFFI_BAD_SIZES (-3)
 
 static int zmqffi_send_many(zmqffi_socket *s, const char *data, size_t size,
@@ -351,7 +352,9 @@ extern size_t zmqffi_released_pending;
 size_t zmqffi_drain_released(uintptr_t *out, size_t max);
 #define ZMQFFI_SMALL ...
 #define ZMQFFI_NOT_OWNER ...
-typedef struct { zmq_msg_t msg; char *data; int more; char small[...]; ...; } zmqffi_socket;
+typedef struct {
+    zmq_msg_t msg; char *data; int more; char small[...]; ...;
+} zmqffi_socket;
 void zmqffi_socket_init(zmqffi_socket *s, void *handle);
 void zmqffi_socket_own(zmqffi_socket *s, int own);
 int zmqffi_socket_busy(zmqffi_socket *s);
