@@ -44,6 +44,7 @@ DRAFTS = os.environ.get("ZMQFFI_DRAFTS") == "1"
 #   in progress done in C (see the comment at the struct).
 # * zmqffi_build_info(): JSON describing where libzmq came from and what zmq.h declares.
 HELPERS_SOURCE = r"""
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,28 +180,43 @@ static int zmqffi_send(zmqffi_socket *s, const void *data, size_t size, int flag
     return rc < 0 ? -1 : 0;
 }
 
+/* A frame's full size from zmq_msg_recv's result, which stops at INT_MAX. */
+static long long zmqffi_full_size(int rc, zmq_msg_t *msg)
+{
+    return rc < INT_MAX ? rc : (long long) zmq_msg_size(msg);
+}
+
+/* After a frame of zmq_msg_recv's result `rc` came into the socket's message: note its
+   data and more flag, and return its full size. */
+static long long zmqffi_frame_in(zmqffi_socket *s, int rc)
+{
+    s->data = zmq_msg_data(&s->msg);
+    s->more = zmq_msg_more(&s->msg);
+    return zmqffi_full_size(rc, &s->msg);
+}
+
 /* recv(): receive into the socket's reused message and, when the frame fits, copy it
    into `small` too (Python then makes the bytes object from there). Returns the frame
    size, or -1 with errno set, or ZMQFFI_NOT_OWNER. */
-static int zmqffi_recv(zmqffi_socket *s, int flags)
+static long long zmqffi_recv(zmqffi_socket *s, int flags)
 {
-    int size;
+    long long size;
+    int rc;
     if (!zmqffi_enter(s))
         return ZMQFFI_NOT_OWNER;
-    size = zmq_msg_recv(&s->msg, s->handle, flags);
+    rc = zmq_msg_recv(&s->msg, s->handle, flags);
     zmqffi_leave(s);
-    if (size >= 0) {
-        s->data = zmq_msg_data(&s->msg);
-        s->more = zmq_msg_more(&s->msg);
-        if (size <= ZMQFFI_SMALL)
-            memcpy(s->small, s->data, (size_t) size);
-    }
+    if (rc < 0)
+        return -1;
+    size = zmqffi_frame_in(s, rc);
+    if (size <= ZMQFFI_SMALL)
+        memcpy(s->small, s->data, (size_t) size);
     return size;
 }
 
 /* recv() without flags: the same with one argument, which CPython's cffi passes
    without building a tuple of arguments (about 500 of a call's 1,600 instructions). */
-static int zmqffi_recv_wait(zmqffi_socket *s)
+static long long zmqffi_recv_wait(zmqffi_socket *s)
 {
     return zmqffi_recv(s, 0);
 }
@@ -226,15 +242,15 @@ static int zmqffi_msg_send(zmqffi_socket *s, zmq_msg_t *msg, int flags)
     return rc < 0 ? -1 : 0;
 }
 
-/* recv_msg(): the frame's size, or -1 with errno set, or ZMQFFI_NOT_OWNER. */
-static int zmqffi_msg_recv(zmqffi_socket *s, zmq_msg_t *msg, int flags)
+/* recv_msg(): the frame's full size, or -1 with errno set, or ZMQFFI_NOT_OWNER. */
+static long long zmqffi_msg_recv(zmqffi_socket *s, zmq_msg_t *msg, int flags)
 {
-    int size;
+    int rc;
     if (!zmqffi_enter(s))
         return ZMQFFI_NOT_OWNER;
-    size = zmq_msg_recv(msg, s->handle, flags);
+    rc = zmq_msg_recv(msg, s->handle, flags);
     zmqffi_leave(s);
-    return size < 0 ? -1 : size;
+    return rc < 0 ? -1 : zmqffi_full_size(rc, msg);
 }
 
 /* send() of a lent buffer: zmq_msg_init_data and the send in one call (each cffi call
@@ -274,7 +290,7 @@ static char *zmqffi_format_size(char *format, size_t size)
 }
 
 static int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, char *format,
-                            int max, int flags, int *pending)
+                            int max, int flags, long long *pending)
 {
     int n = 0;
     size_t used = 0;
@@ -283,14 +299,14 @@ static int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, char *forma
     if (!zmqffi_enter(s))
         return ZMQFFI_NOT_OWNER;
     while (n < max) {
-        int size = zmq_msg_recv(&s->msg, s->handle, n == 0 ? flags : flags | ZMQ_DONTWAIT);
-        if (size < 0) {
+        long long size;
+        int rc = zmq_msg_recv(&s->msg, s->handle, n == 0 ? flags : flags | ZMQ_DONTWAIT);
+        if (rc < 0) {
             if (n == 0)
                 n = -1;
             break;
         }
-        s->data = zmq_msg_data(&s->msg);
-        s->more = zmq_msg_more(&s->msg);
+        size = zmqffi_frame_in(s, rc);
         if (used + (size_t) size > cap) {
             *pending = size;
             break;
@@ -306,33 +322,30 @@ static int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, char *forma
 }
 
 /* send: `data` holds the frames back to back (`size` bytes in all), frame i of sizes[i]
-   bytes -- size_t values in native order (read with memcpy: no alignment is assumed).
-   The frames from `start` on are sent, each with `flags`, stopping at the first
+   bytes. The frames from `start` on are sent, each with `flags`, stopping at the first
    failure. Returns how many of them were sent (errno set when fewer), or
    ZMQFFI_NOT_OWNER, or ZMQFFI_BAD_SIZES (nothing sent) when the sizes do not add up to
    `size`. */
 #define ZMQFFI_BAD_SIZES (-3)
 
 static int zmqffi_send_many(zmqffi_socket *s, const char *data, size_t size,
-                            const char *sizes, int count, int start, int flags)
+                            const size_t *sizes, int count, int start, int flags)
 {
-    size_t total = 0, offset = 0, frame;
+    size_t total = 0, offset = 0;
     int n;
     for (n = 0; n < count; n++) {
-        memcpy(&frame, sizes + n * sizeof frame, sizeof frame);
-        total += frame;
+        total += sizes[n];
         if (n < start)
-            offset += frame;
+            offset += sizes[n];
     }
     if (total != size)
         return ZMQFFI_BAD_SIZES;
     if (!zmqffi_enter(s))
         return ZMQFFI_NOT_OWNER;
     for (n = start; n < count; n++) {
-        memcpy(&frame, sizes + n * sizeof frame, sizeof frame);
-        if (zmq_send(s->handle, data + offset, frame, flags) < 0)
+        if (zmq_send(s->handle, data + offset, sizes[n], flags) < 0)
             break;
-        offset += frame;
+        offset += sizes[n];
     }
     zmqffi_leave(s);
     return n - start;
@@ -360,19 +373,19 @@ void zmqffi_socket_own(zmqffi_socket *s, int own);
 int zmqffi_socket_busy(zmqffi_socket *s);
 void zmqffi_socket_release(zmqffi_socket *s);
 int zmqffi_send(zmqffi_socket *s, const void *data, size_t size, int flags);
-int zmqffi_recv(zmqffi_socket *s, int flags);
-int zmqffi_recv_wait(zmqffi_socket *s);
+long long zmqffi_recv(zmqffi_socket *s, int flags);
+long long zmqffi_recv_wait(zmqffi_socket *s);
 int zmqffi_recv_into(zmqffi_socket *s, void *buf, size_t cap, int flags);
 int zmqffi_msg_send(zmqffi_socket *s, zmq_msg_t *msg, int flags);
-int zmqffi_msg_recv(zmqffi_socket *s, zmq_msg_t *msg, int flags);
+long long zmqffi_msg_recv(zmqffi_socket *s, zmq_msg_t *msg, int flags);
 #define ZMQFFI_NOT_LENT ...
 int zmqffi_send_lent(zmqffi_socket *s, zmq_msg_t *msg, void *data, size_t size,
                      uintptr_t ticket, int flags);
 int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, char *format, int max,
-                     int flags, int *pending);
+                     int flags, long long *pending);
 #define ZMQFFI_BAD_SIZES ...
-int zmqffi_send_many(zmqffi_socket *s, const char *data, size_t size, const char *sizes,
-                     int count, int start, int flags);
+int zmqffi_send_many(zmqffi_socket *s, const char *data, size_t size,
+                     const size_t *sizes, int count, int start, int flags);
 const char *zmqffi_build_info(void);
 """
 

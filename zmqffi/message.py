@@ -22,7 +22,6 @@ from zmqffi.errors import LifecycleError, int_arg, raise_errno
 __all__ = ["Message"]
 
 EFAULT = 14
-INT_MAX = 2 ** 31 - 1  # a size from zmq_msg_recv stops here: past it, ask libzmq
 
 # ticket -> the Python objects libzmq is reading from (kept alive until released)
 _lent: dict[int, Any] = {}
@@ -122,16 +121,14 @@ class Message:
     """A ZeroMQ message frame. ``Message(data)`` copies ``data`` once;
     ``Message(data, copy=False)`` lends ``data`` to libzmq (do not mutate it meanwhile)."""
 
-    # _size: the content's size, known without a call; -1 when closed, when the raw
-    # handle went out (a raw call may change the content), or for a received frame past
-    # a C int (INT_MAX).
+    # _size: the content's size, known without a call; -1 when closed, or when the raw
+    # handle went out (a raw call may change the content).
     # _spent: a send left the zmq_msg_t empty, with nothing for close() to free.
     __slots__ = ("_msg", "_closed", "_viewed", "_exposed", "_size", "_spent",
                  "__weakref__")
 
     def __init__(self, data: Any = b"", copy: bool = True) -> None:
         self._closed = True  # until initialised: __del__ must not close garbage
-        self._size = -1
         self._viewed = None
         self._exposed = False  # handle given out: its storage never goes back to the pool
         self._spent = False
@@ -279,15 +276,15 @@ class Message:
 
     def _send_viewed(self, sock: Any, msg: Any, flags: int) -> int:
         int_arg(flags, "send() flags")  # before the copy, which a bad one would leak
-        out = ffi.new("zmq_msg_t *")
-        lib.zmq_msg_init(out)
+        out = new_msg()
         lib.zmq_msg_copy(out, msg)
         rc = lib.zmqffi_msg_send(sock, out, flags)
         if rc:
             errnum = ffi.errno
-            lib.zmq_msg_close(out)
+            release_msg(out)
             ffi.errno = errnum
             return rc
+        release_spent(out)
         self._viewed = None
         self._msg = new_msg()
         return rc

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from zmqffi._zmq import ffi, lib
 from zmqffi.errors import Again, LifecycleError, ZMQError, int_arg, raise_errno
-from zmqffi.message import (INT_MAX, Message, bytes_like, lend_failed, new_msg, pin,
-                            release_msg, release_spent)
+from zmqffi.message import (Message, bytes_like, lend_failed, new_msg, pin, release_msg,
+                            release_spent)
 
 if TYPE_CHECKING:
     from zmqffi.context import Context
@@ -269,8 +269,7 @@ class _Core:
                                ffi.sizeof("int"))
         lib.zmq_close(self.handle)
         if by_owner:  # release a held frame now; from another thread, the owner may
-            lib.zmq_msg_close(self.rmsg)  # still be reading it: then at collection
-            lib.zmq_msg_init(self.rmsg)
+            lib.zmqffi_msg_reset(self.rmsg)  # still be reading it: then at collection
         self.context._forget(self)
 
 
@@ -283,7 +282,7 @@ class _Batch:
         self.out = ffi.new("char[]", BATCH_BYTES)  # the frames, back to back
         self.view = ffi.buffer(self.out)
         self.format = ffi.new("char[]", 21 * BATCH_FRAMES + 1)  # how to split them
-        self.pending = ffi.new("int *")
+        self.pending = ffi.new("long long *")
 
 
 MonitorEvent = namedtuple("MonitorEvent", ["event", "value", "endpoint"])
@@ -522,8 +521,6 @@ class Socket:
     def _held(self, c: _Core, size: int) -> bytes:
         """A copy of the frame of ``size`` bytes in the socket's reused message."""
         sock = c.sock  # (its data and more fields: read without a call)
-        if size >= INT_MAX:  # where zmq_msg_recv's result stops
-            size = lib.zmq_msg_size(c.rmsg)
         data = ffi.buffer(sock.data, size)[:]
         if size >= ZERO_COPY_MIN and not sock.more:
             # don't hold a large frame (over inproc, maybe the sender's lent
@@ -569,7 +566,7 @@ class Socket:
             if isinstance(exc, (TypeError, OverflowError)):  # from cffi, before the call
                 int_arg(flags, "recv_msg() flags")  # says what was wrong, if flags was
             raise
-        msg._size = size if size < INT_MAX else -1
+        msg._size = size
         return msg
 
     def recv_into(self, buffer: Any, flags: int = 0) -> int:
@@ -612,14 +609,14 @@ class Socket:
                 bytes_like(frame, f"send_many() frame {i}")
             raise
         count = len(frames)
-        sizes = ffi.from_buffer(array(SIZE_T, map(len, frames)))
+        sizes = ffi.from_buffer("size_t[]", array(SIZE_T, map(len, frames)))
         c = self._core
         sent = 0
         while sent < count:
             n = lib.zmqffi_send_many(c.sock, blob, len(blob), sizes, count, sent, flags)
             if n == BAD_SIZES:  # a view whose len() counts items, not bytes
-                sizes = ffi.from_buffer(array(SIZE_T, [memoryview(f).nbytes
-                                                       for f in frames]))
+                sizes = ffi.from_buffer("size_t[]", array(SIZE_T, [memoryview(f).nbytes
+                                                                   for f in frames]))
                 continue
             if n == NOT_OWNER:
                 c.refuse("send_many")
@@ -646,7 +643,7 @@ class Socket:
                 b.pending)
         n = lib.zmqffi_recv_many(c.sock, *args)
         if n < 0:
-            n = c.again(n, "recv_many", lib.zmqffi_recv_many, *args)
+            c.again(n, "recv_many", lib.zmqffi_recv_many, *args)
         frames = list(unpack_from(ffi.string(b.format), b.view))  # all made in C
         if b.pending[0] >= 0:  # a frame too large for the batch buffer, still in rmsg
             frames.append(self._held(c, b.pending[0]))
