@@ -24,7 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from common import HERE, log
+
 ROOT = HERE.parent
 
 sys.path.insert(0, str(ROOT / "vendor" / "libzmq"))
@@ -34,10 +35,6 @@ finally:
     sys.path.pop(0)
 
 TOOLS = ("local_thr", "remote_thr", "local_lat", "remote_lat", "inproc_thr", "inproc_lat")
-
-
-def log(text: str) -> None:
-    print(f"[perf-tools] {text}", file=sys.stderr, flush=True)
 
 
 def cmake_options(prefix: Path) -> list[str]:
@@ -116,9 +113,10 @@ def build() -> dict:
             cmake = shutil.which("cmake")
             if cmake is None:
                 raise RuntimeError("cmake is needed to build the perf tools")
-            log(f"configuring {source.name} from {tarball.name} (shared, perf tools on)")
+            log(f"[perf-tools] configuring {source.name} from {tarball.name} "
+                "(shared, perf tools on)")
             _run([cmake, "-S", str(source), "-B", str(build_dir), *cmake_options(prefix)])
-            log("compiling libzmq.so and the perf tools")
+            log("[perf-tools] compiling libzmq.so and the perf tools")
             jobs = str(os.cpu_count() or 2)
             _run([cmake, "--build", str(build_dir), "--parallel", jobs])
             # CMake's install step rewrites each tool's RPATH to CMAKE_INSTALL_RPATH
@@ -135,7 +133,7 @@ def build() -> dict:
             "build_seconds": round(time.monotonic() - started, 1),
         }
         stamp.write_text(json.dumps(info, indent=2))
-        log(f"built in {info['build_seconds']} s into {prefix}")
+        log(f"[perf-tools] built in {info['build_seconds']} s into {prefix}")
         return info
 
 

@@ -25,9 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
-WORKERS = HERE / "workers.py"
+from common import HERE, RESULTS, WORKERS, free_port, log
 
 SCENARIOS = [
     # (impl, size, count)
@@ -41,13 +39,6 @@ SCENARIOS = [
 ]
 
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^():]+?)(?::(?P<line>\d+))?\)$")
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def short_file(path: str) -> str:
@@ -279,7 +270,7 @@ def main() -> None:
         tag = f"{impl}-{size}"
         out_r = RESULTS / f"profile-{stamp}-{tag}-recv.txt"
         out_s = RESULTS / f"profile-{stamp}-{tag}-send.txt"
-        print(f"[profile] {tag}", file=sys.stderr, flush=True)
+        log(f"[profile] {tag}")
         if pypy:
             opts[opts.index("--warmup") + 1] = "10000"
             stem = RESULTS / f"profile-{stamp}-{tag}"
@@ -314,7 +305,7 @@ def main() -> None:
     md = RESULTS / f"profile-{stamp}-{sys.implementation.name}.md"
     md.write_text("\n".join(report))
     print("\n".join(report))
-    print(f"[profile] wrote {md}", file=sys.stderr)
+    log(f"[profile] wrote {md}")
 
 
 if __name__ == "__main__":

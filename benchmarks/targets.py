@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import KIB, MIB, latest_per_interpreter  # noqa: E402
+from common import KIB, MIB, latest_per_interpreter  # noqa: E402
 
 PYTHONIC = ("zmqffi", "zmqffi-recv_into", "zmqffi-recv_msg", "zmqffi-zerocopy")
 BATCH = ("zmqffi-batch",)
