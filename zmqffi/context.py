@@ -11,9 +11,10 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from zmqffi._zmq import ffi, lib
-from zmqffi.errors import LifecycleError, int_arg, raise_errno
+from zmqffi.errors import LifecycleError, raise_errno
 from zmqffi.message import release_lent
 from zmqffi.socket import CLOSED, FORKED, SHUT, Socket, creation_site
+from zmqffi.validation import int_arg
 
 if TYPE_CHECKING:
     from zmqffi.socket import _Core

@@ -7,8 +7,9 @@ import time
 from typing import Any, Union
 
 from zmqffi._zmq import ffi, lib
-from zmqffi.errors import int_arg, raise_errno
+from zmqffi.errors import raise_errno
 from zmqffi.socket import Socket, get_ident
+from zmqffi.validation import int_arg
 
 __all__ = ["Poller"]
 

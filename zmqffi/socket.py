@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import errno as _errno
 import itertools
-import re
 import sys
 import threading
 import time
@@ -33,9 +32,11 @@ from struct import unpack_from
 from typing import TYPE_CHECKING, Any, Iterable
 
 from zmqffi._zmq import ffi, lib
-from zmqffi.errors import Again, LifecycleError, ZMQError, int_arg, raise_errno
-from zmqffi.message import (Message, bytes_like, lend_failed, new_msg, pin, release_msg,
-                            release_spent)
+from zmqffi.constants import SOCKET_TYPE_NAMES
+from zmqffi.errors import Again, LifecycleError, raise_errno
+from zmqffi.message import Message, lend_failed, new_msg, pin, release_msg, release_spent
+from zmqffi.options import c_buffer, c_value, py_value
+from zmqffi.validation import bytes_like, check_endpoint, check_socket_type, int_arg
 
 if TYPE_CHECKING:
     from zmqffi.context import Context
@@ -80,75 +81,6 @@ BATCH_BYTES = 256 * 1024
 # send_many() passes the frames' sizes as an array of size_t: 16 (PyPy) / 35 (CPython)
 # ns a frame to build, against 31 / 48 for struct.pack("1000N", ...).
 SIZE_T = next(code for code in "LQI" if array(code).itemsize == ffi.sizeof("size_t"))
-
-SOCKET_TYPE_NAMES = {
-    getattr(lib, "ZMQ_" + name): name
-    for name in ("PAIR", "PUB", "SUB", "REQ", "REP", "DEALER", "ROUTER", "PULL", "PUSH",
-                 "XPUB", "XSUB", "STREAM", "SERVER", "CLIENT", "RADIO", "DISH", "GATHER",
-                 "SCATTER", "DGRAM", "PEER", "CHANNEL")
-    if hasattr(lib, "ZMQ_" + name)
-}
-
-# Every socket option of zmq_setsockopt(3) with its C type: one table for setsockopt,
-# getsockopt and error messages. Options of the draft API are used when built with it.
-INT, INT64, UINT64, BYTES, STR, KEY = "int", "int64_t", "uint64_t", "bytes", "str", "key"
-_OPTIONS = {
-    **dict.fromkeys("""
-        RATE RECOVERY_IVL SNDBUF RCVBUF RCVMORE FD EVENTS TYPE LINGER RECONNECT_IVL
-        BACKLOG RECONNECT_IVL_MAX SNDHWM RCVHWM MULTICAST_HOPS RCVTIMEO SNDTIMEO IPV4ONLY
-        ROUTER_MANDATORY TCP_KEEPALIVE TCP_KEEPALIVE_CNT TCP_KEEPALIVE_IDLE
-        TCP_KEEPALIVE_INTVL IMMEDIATE XPUB_VERBOSE ROUTER_RAW IPV6 MECHANISM PLAIN_SERVER
-        CURVE_SERVER PROBE_ROUTER REQ_CORRELATE REQ_RELAXED CONFLATE ROUTER_HANDOVER TOS
-        IPC_FILTER_PID IPC_FILTER_UID IPC_FILTER_GID GSSAPI_SERVER GSSAPI_PLAINTEXT
-        HANDSHAKE_IVL XPUB_NODROP BLOCKY XPUB_MANUAL STREAM_NOTIFY INVERT_MATCHING
-        HEARTBEAT_IVL HEARTBEAT_TTL HEARTBEAT_TIMEOUT XPUB_VERBOSER CONNECT_TIMEOUT
-        TCP_MAXRT THREAD_SAFE MULTICAST_MAXTPDU VMCI_CONNECT_TIMEOUT USE_FD
-        GSSAPI_PRINCIPAL_NAMETYPE GSSAPI_SERVICE_PRINCIPAL_NAMETYPE ZAP_ENFORCE_DOMAIN
-        LOOPBACK_FASTPATH MULTICAST_LOOP ROUTER_NOTIFY XPUB_MANUAL_LAST_VALUE IN_BATCH_SIZE
-        OUT_BATCH_SIZE WSS_TRUST_SYSTEM ONLY_FIRST_SUBSCRIBE RECONNECT_STOP PRIORITY
-        """.split(), INT),
-    "AFFINITY": UINT64, "MAXMSGSIZE": INT64, "VMCI_BUFFER_SIZE": UINT64,
-    "VMCI_BUFFER_MIN_SIZE": UINT64, "VMCI_BUFFER_MAX_SIZE": UINT64,
-    "ROUTING_ID": BYTES, "CONNECT_ROUTING_ID": BYTES, "SUBSCRIBE": BYTES,
-    "UNSUBSCRIBE": BYTES, "XPUB_WELCOME_MSG": BYTES, "HELLO_MSG": BYTES,
-    "DISCONNECT_MSG": BYTES,
-    "LAST_ENDPOINT": STR, "ZAP_DOMAIN": STR, "SOCKS_PROXY": STR, "SOCKS_USERNAME": STR,
-    "SOCKS_PASSWORD": STR, "PLAIN_USERNAME": STR, "PLAIN_PASSWORD": STR,
-    "BINDTODEVICE": STR, "GSSAPI_PRINCIPAL": STR, "GSSAPI_SERVICE_PRINCIPAL": STR,
-    "TCP_ACCEPT_FILTER": STR, "METADATA": STR, "WSS_KEY_PEM": STR, "WSS_CERT_PEM": STR,
-    "WSS_TRUST_PEM": STR, "WSS_HOSTNAME": STR,
-    "CURVE_PUBLICKEY": KEY, "CURVE_SECRETKEY": KEY, "CURVE_SERVERKEY": KEY,
-}
-# option number -> (name, C type), for the options this build of libzmq has
-OPTIONS = {getattr(lib, "ZMQ_" + name): (name, kind) for name, kind in _OPTIONS.items()
-           if hasattr(lib, "ZMQ_" + name)}
-
-
-def option_info(option: int) -> tuple[str, str]:
-    """(name, C type) of a socket option; unknown ones are tried as int (libzmq then
-    answers EINVAL, and the message shows the number)."""
-    if isinstance(option, bool) or not isinstance(option, int):
-        raise TypeError(f"option must be an int such as zmqffi.LINGER, "
-                        f"not {type(option).__name__}")
-    return OPTIONS.get(option) or (str(int_arg(option, "option")), INT)
-
-
-_PORT = re.compile(r"[+-]?[0-9]+")
-
-
-def check_endpoint(what: str, endpoint: str) -> None:
-    """Refuse what libzmq would silently misread: a NUL (C stops reading there) and a
-    port outside 0..65535 (libzmq 4.3.4 wraps it: 'tcp://*:99999' binds port 34463)."""
-    if "\0" in endpoint:
-        raise ValueError(f"{what}({endpoint!r}): an endpoint cannot contain NUL")
-    transport, _, address = endpoint.partition("://")
-    if transport in ("tcp", "udp", "ws", "wss"):
-        for part in address.split(";"):  # connect's "source;destination"
-            port = part.split("/", 1)[0].rpartition(":")[2]  # ws://host:port/path
-            if _PORT.fullmatch(port) and not 0 <= int(port) <= 65535:
-                raise_errno(f"{what}({endpoint!r}): port {port} is out of range "
-                            "0..65535", _errno.EINVAL)
-
 
 def creation_site() -> str:
     """'file:line in function' of the first caller outside zmqffi."""
@@ -295,16 +227,7 @@ class Socket:
     __slots__ = ("_core", "context", "__weakref__")
 
     def __init__(self, context: Context, socket_type: int) -> None:
-        if isinstance(socket_type, bool) or not isinstance(socket_type, int):
-            raise TypeError(f"socket type must be an int such as zmqffi.PUSH, "
-                            f"not {type(socket_type).__name__}")
-        int_arg(socket_type, "socket type")
-        if socket_type not in SOCKET_TYPE_NAMES:
-            # libzmq 4.3.4 makes the draft types (SERVER .. CHANNEL) in a stable build
-            # too, with no stable API to use them -- and DGRAM's send aborts the process
-            raise_errno(f"socket({socket_type}): not a socket type of this build "
-                        f"(zmqffi.PAIR .. zmqffi.{SOCKET_TYPE_NAMES[max(SOCKET_TYPE_NAMES)]})",
-                        _errno.EINVAL)
+        check_socket_type(socket_type)
         self.context = context
         handle = lib.zmq_socket(context._open("socket"), socket_type)
         if handle == ffi.NULL:
@@ -380,9 +303,6 @@ class Socket:
     # --- endpoints -------------------------------------------------------------------
 
     def _endpoint_call(self, fn: Any, what: str, endpoint: str) -> None:
-        if not isinstance(endpoint, str):
-            raise TypeError(f"{what}() takes the endpoint as str "
-                            f"(e.g. 'tcp://127.0.0.1:5555'), not {type(endpoint).__name__}")
         check_endpoint(what, endpoint)
         self._core.call(what, fn, endpoint.encode(), failed=f"{what}({endpoint!r})")
 
@@ -653,45 +573,15 @@ class Socket:
 
     def setsockopt(self, option: int, value: Any) -> None:
         """Set a socket option; ``value`` has the option's type (int, bytes or str)."""
-        name, kind = option_info(option)
-        if kind in (BYTES, STR, KEY):
-            if kind != BYTES and isinstance(value, str):
-                value = value.encode()
-            if kind == STR and not isinstance(value, (bytes, bytearray)):
-                raise TypeError(f"setsockopt({name}) takes str or bytes, "
-                                f"not {type(value).__name__}")
-            raw = bytes_like(value, f"setsockopt({name}) value")
-            size = len(raw)
-        else:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"setsockopt({name}) takes an int, "
-                                f"not {type(value).__name__}")
-            try:
-                raw = ffi.new(f"{kind} *", value)
-            except OverflowError:
-                raise ValueError(f"setsockopt({name}): {value} is out of range "
-                                 f"for a C {kind}") from None
-            size = ffi.sizeof(kind)
+        name, value, raw, size = c_value(option, value)
         self._core.call(f"setsockopt({name})", lib.zmq_setsockopt, option, raw, size,
                         failed=f"setsockopt({name}, {value!r})")
 
     def getsockopt(self, option: int) -> int | bytes | str:
         """Read a socket option, as its C type: int, bytes (keys as Z85) or str."""
-        name, kind = option_info(option)
-        if kind in (BYTES, STR, KEY):
-            capacity = 41 if kind == KEY else 1024  # 41 asks libzmq for Z85
-            raw = ffi.new("char[]", capacity)
-        else:
-            raw = ffi.new(f"{kind} *")
-            capacity = ffi.sizeof(kind)
-        size = ffi.new("size_t *", capacity)
+        name, kind, raw, size = c_buffer(option)
         self._core.call(f"getsockopt({name})", lib.zmq_getsockopt, option, raw, size)
-        if kind in (STR, KEY):
-            text = ffi.string(raw, size[0])
-            return text.decode() if kind == STR else text
-        if kind == BYTES:
-            return ffi.unpack(raw, size[0])
-        return raw[0]
+        return py_value(kind, raw, size)
 
     set = setsockopt
     get = getsockopt
