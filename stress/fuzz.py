@@ -472,7 +472,7 @@ def child(seconds: float) -> int:
 
 
 def _options(zmqffi: Any) -> dict[int, tuple[str, str]]:
-    from zmqffi.socket import OPTIONS
+    from zmqffi.options import OPTIONS
     return OPTIONS
 
 

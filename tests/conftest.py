@@ -22,7 +22,7 @@ def ctx() -> Iterator[zmqffi.Context]:
     try:
         yield context
     finally:
-        left_open = [core.describe() for core in context._sockets]
+        left_open = [state.describe() for state in context._sockets]
         context.destroy(linger=0)
         assert not left_open, f"the test left sockets open: {left_open}"
 

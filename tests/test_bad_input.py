@@ -240,7 +240,7 @@ def test_wrong_direction_names_the_socket_type(ctx: Context, pair: tuple[Socket,
 def test_bad_socket_type(ctx: Context, pair: tuple[Socket, Socket], kind: Any,
                          exc: type, words: tuple[str, ...]) -> None:
     fails(lambda: ctx.socket(kind), exc, *words)
-    assert not ctx._sockets.keys() - {pair[0]._core, pair[1]._core}  # nothing half-made
+    assert not ctx._sockets.keys() - {pair[0]._state, pair[1]._state}  # nothing half-made
     exchange(*pair)
 
 

@@ -99,7 +99,7 @@ def wait_until_past_the_checks(thread: threading.Thread, method: Callable[..., A
             if frame.f_code is method.__code__:
                 if checks and frame.f_lineno > max(checks):
                     return
-                if not checks and any(lib.zmqffi_socket_busy(s._core.sock)
+                if not checks and any(lib.zmqffi_socket_busy(s._state.cstate)
                                       for s in sockets):
                     return
             frame = frame.f_back

@@ -16,7 +16,8 @@ from zmqffi.errors import Again, ContextTerminated, LifecycleError, ZMQError
 from zmqffi.message import Message
 from zmqffi.poll import Poller
 from zmqffi.security import curve_keypair, curve_public, z85_decode, z85_encode
-from zmqffi.socket import MonitorEvent, Socket, recv_monitor_message
+from zmqffi.monitor import MonitorEvent, recv_monitor_message
+from zmqffi.socket import Socket
 
 __version__ = "0.1.0"
 

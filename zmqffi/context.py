@@ -8,15 +8,15 @@ import resource
 import threading
 import warnings
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from zmqffi._state import CLOSED, FORKED, SHUT, SocketState, creation_site
 from zmqffi._zmq import ffi, lib
-from zmqffi.errors import LifecycleError, int_arg, raise_errno
+from zmqffi.draft import socket_class
+from zmqffi.errors import LifecycleError, raise_errno
 from zmqffi.message import release_lent
-from zmqffi.socket import CLOSED, FORKED, SHUT, Socket, creation_site
-
-if TYPE_CHECKING:
-    from zmqffi.socket import _Core
+from zmqffi.socket import Socket
+from zmqffi.validation import int_arg
 
 __all__ = ["Context"]
 
@@ -77,7 +77,8 @@ class Context:
                 raise_errno(f"Context(io_threads={io_threads})")
             self._handle = handle
             self._site = site
-            self._sockets: dict[_Core, None] = {}  # open sockets, in creation order
+            # the states of the open sockets, in creation order
+            self._sockets: dict[SocketState, None] = {}
             self._closed = False
             _live_ref = weakref.ref(self)
 
@@ -109,11 +110,11 @@ class Context:
             raise LifecycleError(lib.ETERM, f"{what}: the Context is terminated")
         return self._handle
 
-    def _remember(self, core: _Core) -> None:
-        self._sockets[core] = None
+    def _remember(self, state: SocketState) -> None:
+        self._sockets[state] = None
 
-    def _forget(self, core: _Core) -> None:
-        self._sockets.pop(core, None)
+    def _forget(self, state: SocketState) -> None:
+        self._sockets.pop(state, None)
 
     def __repr__(self) -> str:
         state = "terminated" if self._closed else f"{len(self._sockets)} open sockets"
@@ -123,7 +124,7 @@ class Context:
 
     def socket(self, socket_type: int) -> Socket:
         """A new socket of ``socket_type`` (zmqffi.PUSH, zmqffi.REQ, ...)."""
-        return Socket(self, socket_type)
+        return socket_class(socket_type)(self, socket_type)
 
     def get(self, option: int) -> int:
         int_arg(option, "Context.get() option")
@@ -151,8 +152,8 @@ class Context:
             self._closed = True
             return
         if self._sockets:
-            listing = "\n".join(f"  - {core.describe()}, created at {core.site}"
-                                for core in self._sockets)
+            listing = "\n".join(f"  - {state.describe()}, created at {state.site}"
+                                for state in self._sockets)
             raise LifecycleError(
                 0, f"term() with {len(self._sockets)} socket(s) still open; close them "
                    f"first (or use destroy()):\n{listing}")
@@ -176,9 +177,9 @@ class Context:
         if self._closed or self._forked:
             return
         lib.zmq_ctx_shutdown(self._handle)
-        for core in list(self._sockets):
-            if core.owner not in (CLOSED, FORKED):
-                core.set_owner(SHUT)
+        for state in list(self._sockets):
+            if state.owner not in (CLOSED, FORKED):
+                state.set_owner(SHUT)
 
     def destroy(self, linger: int | None = None) -> None:
         """Shut down, close every open socket (with ``linger`` if given), terminate.
@@ -191,8 +192,8 @@ class Context:
         if linger is not None:  # a bad one must not leave the context half destroyed
             int_arg(linger, "destroy() linger")
         lib.zmq_ctx_shutdown(self._handle)
-        for core in list(self._sockets):
-            core.close(linger)
+        for state in list(self._sockets):
+            state.close(linger)
         self._terminate()
 
     def __enter__(self) -> Context:
@@ -220,11 +221,11 @@ def _after_fork_in_child() -> None:
     ctx, _live_ref = _live(), None
     if ctx is not None:
         ctx._forked = True
-        for core in ctx._sockets:
-            core.set_owner(FORKED)
+        for state in ctx._sockets:
+            state.set_owner(FORKED)
             # the parent's frame, if one is held: never release it here (its content
             # may be shared with the parent's libzmq state), just forget it
-            lib.zmq_msg_init(core.rmsg)
+            lib.zmq_msg_init(state.held_msg)
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

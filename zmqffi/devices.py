@@ -7,7 +7,8 @@ from typing import Any
 
 from zmqffi._zmq import ffi, lib
 from zmqffi.errors import raise_errno
-from zmqffi.socket import SHUT, Socket, get_ident
+from zmqffi._state import SHUT, get_ident
+from zmqffi.socket import Socket
 
 __all__ = ["proxy", "proxy_steerable"]
 
@@ -17,27 +18,27 @@ def _run(name: str, call: Any, sockets: list[Socket | None]) -> None:
     for s in used:
         if not isinstance(s, Socket):
             raise TypeError(f"{name}() takes zmqffi.Socket objects, not {type(s).__name__}")
-    cores = [s._core for s in used]
+    states = [s._state for s in used]
     counted = 0  # (no signal handler runs between a count and this one: no call)
     try:
-        for core in cores:
-            core.busy += 1
+        for state in states:
+            state.busy += 1
             counted += 1
-        for core in cores:
-            if core.owner == SHUT:
+        for state in states:
+            if state.owner == SHUT:
                 return  # the context was shut down: the proxy's normal end, as on ETERM
-            if get_ident() != core.owner:
-                core.refuse(name)
-        handles = [ffi.NULL if s is None else s._core.handle for s in sockets]
-        while call(*handles) != 0:
+            if get_ident() != state.owner:
+                state.refuse(name)
+        zmq_sockets = [ffi.NULL if s is None else s._state.zmq_socket for s in sockets]
+        while call(*zmq_sockets) != 0:
             errnum = ffi.errno
             if errnum == lib.ETERM:
                 return  # the context was terminated: the proxy's normal end
             if errnum != _errno.EINTR:  # on EINTR, the loop lets handlers run
                 raise_errno(name, errnum)
     finally:
-        for core in cores[:counted]:
-            core.busy -= 1
+        for state in states[:counted]:
+            state.busy -= 1
 
 
 def proxy(frontend: Socket, backend: Socket, capture: Socket | None = None) -> None:

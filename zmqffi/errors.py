@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import errno as _errno
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from zmqffi._zmq import ffi, lib
 
-__all__ = ["ZMQError", "Again", "ContextTerminated", "LifecycleError", "raise_errno",
-           "int_arg"]
+__all__ = ["ZMQError", "Again", "ContextTerminated", "LifecycleError", "raise_errno"]
 
 
 def strerror(errnum: int) -> str:
@@ -57,23 +56,3 @@ def raise_errno(what: str, errnum: int | None = None) -> NoReturn:
         errnum = ffi.errno
     raise _BY_ERRNO.get(errnum, ZMQError)(errnum, what)
 
-
-# (lowest, highest) value of the C integer types that calls take
-_C_RANGES = {
-    ctype: ((0, 2 ** (8 * ffi.sizeof(ctype)) - 1) if ctype.startswith("u")
-            else (-2 ** (8 * ffi.sizeof(ctype) - 1), 2 ** (8 * ffi.sizeof(ctype) - 1) - 1))
-    for ctype in ("short", "int", "long", "int64_t", "uint64_t")
-}
-
-
-def int_arg(value: Any, what: str, ctype: str = "int") -> int:
-    """``value`` if it is an int that a C ``ctype`` holds, else a TypeError or
-    ValueError naming ``what`` (instead of cffi's OverflowError or "an integer is
-    required"). Check before anything is changed or allocated."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
-    low, high = _C_RANGES[ctype]
-    if not low <= value <= high:
-        raise ValueError(f"{what}: {value} is out of range for a C {ctype} "
-                         f"({low}..{high})")
-    return value

@@ -17,7 +17,8 @@ import warnings
 from typing import Any
 
 from zmqffi._zmq import ffi, lib
-from zmqffi.errors import LifecycleError, int_arg, raise_errno
+from zmqffi.errors import LifecycleError, raise_errno
+from zmqffi.validation import bytes_like, int_arg
 
 __all__ = ["Message"]
 
@@ -61,19 +62,6 @@ def lend(msg: Any, data: Any) -> int:
     if lib.zmqffi_msg_init_lent(msg, pinned, size, ticket) != 0:
         lend_failed(ticket)
     return size
-
-
-def bytes_like(data: Any, what: str = "data") -> Any:
-    """``data``'s memory as a cffi ``char[]`` (no copy), or a clear TypeError."""
-    try:
-        return ffi.from_buffer(data)
-    except TypeError:
-        pass
-    if isinstance(data, str):
-        raise TypeError(f"{what} must be bytes-like, not str: ZeroMQ carries bytes; "
-                        "encode the text first (e.g. text.encode())")
-    raise TypeError(f"{what} must be a bytes-like object (bytes, bytearray, memoryview) "
-                    f"or a Message, not {type(data).__name__}")
 
 
 def _close_msg(msg: Any) -> None:
@@ -254,7 +242,7 @@ class Message:
         self._size = -1
         return msg
 
-    def _send(self, sock: Any, flags: int) -> int:
+    def _send(self, cstate: Any, flags: int) -> int:
         """zmq_msg_send this message on a socket's ``zmqffi_socket`` (libzmq empties
         what it sends); like the C helper, return 0, or -1 with errno set, or
         ZMQFFI_NOT_OWNER, the content then left in place.
@@ -265,20 +253,20 @@ class Message:
         """
         msg = self._open()
         if self._viewed is None:
-            rc = lib.zmqffi_msg_send(sock, msg, flags)
+            rc = lib.zmqffi_msg_send(cstate, msg, flags)
         else:
-            rc = self._send_viewed(sock, msg, flags)
+            rc = self._send_viewed(cstate, msg, flags)
         if rc == 0:  # libzmq left the zmq_msg_t empty
             self._spent = True
             if not self._exposed:
                 self._size = 0
         return rc
 
-    def _send_viewed(self, sock: Any, msg: Any, flags: int) -> int:
+    def _send_viewed(self, cstate: Any, msg: Any, flags: int) -> int:
         int_arg(flags, "send() flags")  # before the copy, which a bad one would leak
         out = new_msg()
         lib.zmq_msg_copy(out, msg)
-        rc = lib.zmqffi_msg_send(sock, out, flags)
+        rc = lib.zmqffi_msg_send(cstate, out, flags)
         if rc:
             errnum = ffi.errno
             release_msg(out)

@@ -7,8 +7,10 @@ import time
 from typing import Any, Union
 
 from zmqffi._zmq import ffi, lib
-from zmqffi.errors import int_arg, raise_errno
-from zmqffi.socket import Socket, get_ident
+from zmqffi._state import get_ident
+from zmqffi.errors import raise_errno
+from zmqffi.socket import Socket
+from zmqffi.validation import int_arg
 
 __all__ = ["Poller"]
 
@@ -59,7 +61,7 @@ class Poller:
         items = ffi.new("zmq_pollitem_t[]", len(self._registered))
         for item, (obj, flags) in zip(items, self._registered.items()):
             if isinstance(obj, Socket):
-                item.socket = obj._core.handle
+                item.socket = obj._state.zmq_socket
             else:
                 item.fd = _fd_of(obj)
             item.events = flags
@@ -80,15 +82,15 @@ class Poller:
             deadline = None
         else:
             deadline = time.monotonic() + timeout / 1000.0
-        cores = [obj._core for obj in self._registered if isinstance(obj, Socket)]
+        states = [obj._state for obj in self._registered if isinstance(obj, Socket)]
         counted = 0  # (no signal handler runs between a count and this one: no call)
         try:
-            for core in cores:
-                core.busy += 1
+            for state in states:
+                state.busy += 1
                 counted += 1
-            for core in cores:
-                if get_ident() != core.owner:
-                    core.refuse("poll")
+            for state in states:
+                if get_ident() != state.owner:
+                    state.refuse("poll")
             items = self._items if self._items is not None else self._build()
             while True:
                 wait = -1 if deadline is None else \
@@ -99,8 +101,8 @@ class Poller:
                 if ffi.errno != _errno.EINTR:  # on EINTR, the loop lets handlers run
                     raise_errno("poll")
         finally:
-            for core in cores[:counted]:
-                core.busy -= 1
+            for state in states[:counted]:
+                state.busy -= 1
         if count == 0:
             return []
         return [(obj, item.revents)

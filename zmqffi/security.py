@@ -6,7 +6,7 @@ from typing import Union
 
 from zmqffi._zmq import ffi, lib
 from zmqffi.errors import raise_errno
-from zmqffi.message import bytes_like
+from zmqffi.validation import bytes_like
 
 __all__ = ["curve_keypair", "curve_public", "z85_encode", "z85_decode"]
 

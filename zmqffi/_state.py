@@ -1,0 +1,207 @@
+"""SocketState: what a Socket shares with its Context, and who may change it.
+
+The Context holds the states (not the Sockets), so it can close what is left open even
+after the Socket objects are gone, and garbage collection of a Socket is not prevented
+by its Context.
+
+The owner, ``SocketState.owner``, is one of:
+
+* the ident of a thread: the socket is open, and only that thread may call it;
+* CLOSED: the socket is closed; every call but close() (which does nothing) raises;
+* FORKED: the socket was inherited across fork(); the child can only close() it, which
+  touches nothing of the parent's libzmq state;
+* SHUT: its Context was shut down; every call but close() raises ContextTerminated, and
+  close() is allowed from any thread.
+
+THE RULE of who changes it:
+
+* Only ``set_owner`` changes the owner: in Python (the slow paths' checks and messages)
+  and in C (``cstate.owner``, the hot paths' check) together.
+* Only the calling thread can make itself the owner: at creation, and by
+  ``Socket.adopt()`` after a hand-over through a queue. No thread makes another the
+  owner.
+* CLOSED, FORKED and SHUT let no thread call, and are set from any thread: CLOSED by
+  ``close`` (Socket.close in the owner thread, or in any once SHUT; Context.destroy()
+  and garbage collection wherever they run), FORKED by Context's fork handler in the
+  child, SHUT by Context.shutdown(). A closed socket is never owned again (adopt()
+  refuses it).
+
+Calls in progress: ``busy`` counts the calls other than the hot paths (those count
+themselves in C, in ``cstate.busy``). A call counts itself before it checks the owner
+and uncounts in ``finally``. A close from another thread (Context.destroy) sets CLOSED
+first, then waits for both counts to drop to zero before ``zmq_close``: with the GIL,
+either the caller sees the mark or the closer sees the count; in C, atomics give the same
+promise. adopt() refuses while either count is non-zero. ``busy`` is a Python int, not
+a call to C's count: ``busy += 1`` makes no call, so no signal handler (Ctrl-C) can run
+between counting and the ``try`` that uncounts, where after a C call that counted one
+could.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import threading
+import time
+import traceback
+from typing import TYPE_CHECKING, Any, Callable
+
+from zmqffi._zmq import ffi, lib
+from zmqffi.constants import SOCKET_TYPE_NAMES
+from zmqffi.errors import LifecycleError, raise_errno
+from zmqffi.validation import int_arg
+
+if TYPE_CHECKING:
+    from zmqffi.context import Context
+
+get_ident = threading.get_ident
+EINTR = _errno.EINTR
+NOT_OWNER = lib.ZMQFFI_NOT_OWNER  # a hot C call refused: wrong thread, closed, shut down
+CLOSED = -1  # owner of a closed socket: no thread has this ident
+FORKED = -2  # owner of a socket inherited across fork()
+# Owner of an open socket whose Context was shut down: every call but close() raises
+# ContextTerminated. (libzmq alone does not promise it: a send shortly after another
+# skips reading the socket's commands, so it would still queue the message.)
+SHUT = -3
+
+# recv_many()'s batch buffers: up to this many frames / bytes per call into libzmq.
+BATCH_FRAMES = 1024
+BATCH_BYTES = 256 * 1024
+
+
+def creation_site() -> str:
+    """'file:line in function' of the first caller outside zmqffi."""
+    for frame in reversed(traceback.extract_stack()):
+        if "/zmqffi/" not in frame.filename.replace("\\", "/"):
+            return f"{frame.filename}:{frame.lineno} in {frame.name}"
+    return "<unknown>"
+
+
+def thread_label(ident: int) -> str:
+    for thread in threading.enumerate():
+        if thread.ident == ident:
+            return f"thread {thread.name!r} (ident {ident})"
+    return f"thread (ident {ident}, no longer running)"
+
+
+class SocketState:
+    """What a Socket and its Context share; see the module docstring."""
+
+    __slots__ = ("zmq_socket", "owner", "busy", "cstate", "type", "site", "endpoints",
+                 "held_msg", "small", "batch", "context", "monitoring", "before_close")
+
+    def __init__(self, context: Context, zmq_socket: Any, socket_type: int) -> None:
+        self.zmq_socket = zmq_socket  # libzmq's void *
+        self.busy = 0
+        # the hot paths' C state (owner, busy count, reused message); its message is
+        # closed when the struct is collected, after every call that could read it
+        self.cstate = ffi.gc(ffi.new("zmqffi_socket *"), lib.zmqffi_socket_release)
+        lib.zmqffi_socket_init(self.cstate, zmq_socket)
+        self.set_owner(get_ident())
+        # recv()'s message, reused for every frame: the last frame received is held here
+        self.held_msg = ffi.addressof(self.cstate, "msg")
+        self.small = ffi.buffer(self.cstate.small)  # recv() copies small frames out here
+        self.type = socket_type
+        self.site = creation_site()
+        self.endpoints: list[str] = []
+        self.context = context
+        self.batch: Batch | None = None  # recv_many()'s buffers, made on first use
+        self.monitoring: str | None = None  # the endpoint of the running monitor
+        # run by Socket.close() in the owner thread before closing (a monitor reader's
+        # stops its monitor: see monitor.py)
+        self.before_close: Callable[[], None] | None = None
+
+    def set_owner(self, owner: int) -> None:
+        """The one place the owner changes, in Python and in C together (see THE RULE
+        in the module docstring)."""
+        self.owner = owner
+        lib.zmqffi_socket_own(self.cstate, owner == get_ident())
+
+    def describe(self) -> str:
+        kind = SOCKET_TYPE_NAMES.get(self.type, str(self.type))
+        where = f" {', '.join(self.endpoints)}" if self.endpoints else ""
+        return f"{kind} socket{where}"
+
+    def refuse(self, what: str) -> None:
+        """Raise the LifecycleError for a call from a thread that may not make it."""
+        if self.owner == CLOSED:
+            raise LifecycleError(_errno.ENOTSOCK, f"{what}: the {self.describe()} is closed")
+        if self.owner == FORKED:
+            raise LifecycleError(0, f"{what}: this {self.describe()} was inherited across "
+                                    "fork(); the child must create its own Context")
+        if self.owner == SHUT:
+            raise_errno(f"{what} on {self.describe()}", lib.ETERM)
+        here = get_ident()
+        raise LifecycleError(
+            0, f"{what}: the {self.describe()} belongs to {thread_label(self.owner)}, "
+               f"but was used from {thread_label(here)}. ZeroMQ sockets are not "
+               "thread-safe: hand the socket over through a queue and call "
+               "sock.adopt() in the new thread")
+
+    def fail(self, what: str) -> None:
+        """After a failed C call: return on EINTR (the caller retries, and Python's
+        signal handlers run first, at its loop), else raise the error."""
+        errnum = ffi.errno
+        if errnum != EINTR:
+            raise_errno(f"{what} on {self.describe()}", errnum)
+
+    def slow_path(self, rc: int, what: str, fn: Any, *args: Any) -> int:
+        """After a hot call ``fn(self.cstate, *args)`` returned ``rc`` < 0: refuse a
+        thread that may not call, raise the error, or on EINTR (after Python's signal
+        handlers ran, at the call of fail()) call again. Returns the result of the call
+        that succeeded."""
+        while rc < 0:
+            if rc == NOT_OWNER:
+                self.refuse(what)
+            self.fail(what)
+            rc = fn(self.cstate, *args)
+        return rc
+
+    def call(self, what: str, fn: Any, *args: Any, failed: str | None = None) -> None:
+        """``fn(zmq_socket, *args)`` from the owner thread, retried on EINTR, raising on
+        failure (saying ``failed``, default ``what``): the frame of every call but the
+        hot paths, which inline it."""
+        self.busy += 1
+        try:
+            if get_ident() != self.owner:
+                self.refuse(what)
+            while fn(self.zmq_socket, *args) < 0:
+                self.fail(failed or what)
+        finally:
+            self.busy -= 1
+
+    def close(self, linger: int | None) -> None:
+        """Close the libzmq socket; safe from any thread once the owner is out of it."""
+        if self.owner in (CLOSED, FORKED):
+            self.set_owner(CLOSED)
+            return
+        if linger is not None:  # a bad one must not leave the socket half closed
+            int_arg(linger, "close() linger")
+        by_owner = self.owner == get_ident()
+        self.set_owner(CLOSED)  # from here, every new call is refused
+        deadline = time.monotonic() + 10.0
+        # a call in another thread; shutdown() makes it return
+        while self.busy or lib.zmqffi_socket_busy(self.cstate):
+            if time.monotonic() > deadline:
+                raise LifecycleError(0, f"{self.describe()} is still in a call in "
+                                        "another thread; cannot close it")
+            time.sleep(0.001)
+        if linger is not None:
+            lib.zmq_setsockopt(self.zmq_socket, lib.ZMQ_LINGER, ffi.new("int *", linger),
+                               ffi.sizeof("int"))
+        lib.zmq_close(self.zmq_socket)
+        if by_owner:  # release a held frame now; from another thread, the owner may
+            lib.zmqffi_msg_reset(self.held_msg)  # still be reading it: then at collection
+        self.context._forget(self)
+
+
+class Batch:
+    """recv_many()'s buffers, made on a socket's first recv_many() and kept in its
+    state: one set per socket, reused by every batch."""
+
+    __slots__ = ("out", "view", "format", "pending")
+
+    def __init__(self) -> None:
+        self.out = ffi.new("char[]", BATCH_BYTES)  # the frames, back to back
+        self.view = ffi.buffer(self.out)
+        self.format = ffi.new("char[]", 21 * BATCH_FRAMES + 1)  # how to split them
+        self.pending = ffi.new("long long *")
