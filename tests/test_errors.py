@@ -211,11 +211,13 @@ def test_bad_socket_call_names_the_problem_and_leaves_the_socket_usable(
 def test_address_in_use_names_the_endpoint(ctx: Context, pair: tuple[Socket, Socket]
                                            ) -> None:
     a, b = pair
+    tcp = a.last_endpoint
+    a.bind("inproc://taken")
     with ctx.socket(zmqffi.PAIR) as other:
-        fails(lambda: other.bind(a.last_endpoint), ZMQError, repr(a.last_endpoint),
-              errnum=errno.EADDRINUSE)
-        fails(lambda: a.bind(a.last_endpoint), ZMQError, repr(a.last_endpoint),
-              errnum=errno.EADDRINUSE)
+        for taken in (tcp, "inproc://taken"):  # by another socket, and by itself
+            for binder in (other, a):
+                fails(lambda: binder.bind(taken), ZMQError, repr(taken),
+                      errnum=errno.EADDRINUSE)
     exchange(a, b)
 
 

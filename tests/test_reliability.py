@@ -470,27 +470,6 @@ def test_push_blocks_at_the_high_water_mark_instead_of_dropping(ctx: Context) ->
     receiver.close()
 
 
-def test_pub_drops_at_the_high_water_mark(ctx: Context) -> None:
-    """PUB never blocks: past the subscriber's HWM it drops (RELIABILITY.md)."""
-    pub = make(ctx, zmqffi.PUB, SNDHWM=10)
-    pub.bind("inproc://hwm-pub")
-    sub = make(ctx, zmqffi.SUB, RCVHWM=10)
-    sub.setsockopt(zmqffi.SUBSCRIBE, b"")
-    sub.connect("inproc://hwm-pub")
-    for i in range(10_000):
-        pub.send(b"%d" % i, zmqffi.DONTWAIT)  # never Again
-    received = []
-    while not nothing_more(sub, 50):
-        received.append(sub.recv())
-    assert 0 < len(received) <= 40
-    assert received == [b"%d" % i for i in range(len(received))]  # the rest dropped
-    with pytest.raises(zmqffi.ZMQError) as excinfo:
-        sub.send(b"x")
-    assert excinfo.value.errno == errno.ENOTSUP
-    pub.close()
-    sub.close()
-
-
 # --- monitors whose reader went away ----------------------------------------------------
 
 MONITOR_AFTER_READER_CLOSED = """
