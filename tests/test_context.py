@@ -1,85 +1,33 @@
-"""The lifecycle rules of API.md: one live Context, term() that refuses instead of
-hanging, destroy()/shutdown() from any thread, idempotent close(), use after close,
-``with``, ResourceWarning on garbage collection, and thread ownership.
+"""The Context and the lifecycle rules of API.md: one live Context per process, term()
+that refuses instead of hanging, destroy()/shutdown() from any thread, what a terminated
+or shut down Context refuses, idempotent close() and ``with``.
 
 Every wait is bounded: a call that must not block runs in a helper thread joined with a
 timeout, so a regression fails the test instead of hanging the suite."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import gc
 import inspect
-import queue
 import sys
 import threading
 import time
-import warnings
-import weakref
-from typing import Any, Callable, Iterator, List, Tuple
+from typing import Any, Callable, List, Tuple
 
 import pytest
 
 import zmqffi
-from zmqffi import Context, LifecycleError, Message, lib
+from conftest import WAIT, a_context_is_live, call_in_thread, exchange, fails, pipe
+from zmqffi import Context, LifecycleError, Message, Socket, lib
 
-WAIT = 5.0  # seconds: the bound on anything that must happen "at once"
-
-
-@pytest.fixture(autouse=True)
-def no_context_left_live() -> Any:
-    """Several tests here make their own Context (the rule under test): one that fails
-    half-way must not leave it live and fail every later test with LifecycleError."""
-    yield
-    gc.collect()
-    leftover = zmqffi.context._live()
-    if leftover is not None and not leftover.closed:
-        leftover.destroy(linger=0)
-        pytest.fail(f"the test left {leftover!r} live")
+# several tests here make their own Context: none may be left live for the next
+pytestmark = pytest.mark.usefixtures("no_context_left_live")
 
 
 def here() -> str:
     """'file:line' of the caller: what a creation site must name."""
     frame = sys._getframe(1)
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
-
-
-def call_in_thread(fn: Callable[[], Any], timeout: float = WAIT) -> Any:
-    """Run ``fn`` in a helper thread; return its result or re-raise its exception.
-    Fails (instead of hanging) if it has not returned within ``timeout``."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = fn()
-        except BaseException as exc:  # handed back to the test
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name="helper", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    assert not thread.is_alive(), f"{fn} still running after {timeout} s"
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
-
-
-def collect(*refs: weakref.ref) -> None:
-    """Collect garbage until every ``refs`` is dead. PyPy finalizes a chain of objects
-    with __del__ one link per collection (the Socket, then the Context it held)."""
-    for _ in range(10):
-        gc.collect()
-        if all(ref() is None for ref in refs):
-            return
-
-
-def connected_pair(ctx: Context, name: str) -> tuple[zmqffi.Socket, zmqffi.Socket]:
-    push = ctx.socket(zmqffi.PUSH)
-    push.bind(f"inproc://{name}")
-    pull = ctx.socket(zmqffi.PULL)
-    pull.connect(f"inproc://{name}")
-    return push, pull
 
 
 def wait_until_past_the_checks(thread: threading.Thread, method: Callable[..., Any],
@@ -123,6 +71,14 @@ def test_a_second_context_names_where_the_first_was_made() -> None:
     second = Context.instance()
     assert second is not first and not second.closed
     second.term()
+
+
+def test_a_second_context_says_where_the_first_was_made(ctx: Context,
+                                                        pair: tuple[Socket, Socket]
+                                                        ) -> None:
+    fails(Context, LifecycleError, "already live", "conftest.py")
+    assert Context.instance() is ctx
+    exchange(*pair)
 
 
 def test_context_options_and_closed_state(ctx: Context) -> None:
@@ -188,12 +144,42 @@ def test_term_with_open_sockets_lists_them_and_changes_nothing(ctx: Context) -> 
 
 
 def test_term_after_closing_sockets_does_not_block(ctx: Context) -> None:
-    push, pull = connected_pair(ctx, "term-after-close")
+    push, pull = pipe(ctx, "inproc://term-after-close")
     push.send(b"queued, never read")
     push.close(linger=0)
     pull.close()
     call_in_thread(ctx.term)
     assert ctx.closed
+
+
+def test_use_of_a_terminated_context_raises_eterm() -> None:
+    ctx = Context()
+    ctx.term()
+    for name, call in {"socket": lambda: ctx.socket(zmqffi.PUSH),
+                       "get": lambda: ctx.get(zmqffi.IO_THREADS),
+                       "set": lambda: ctx.set(zmqffi.MAX_SOCKETS, 10),
+                       "handle": lambda: ctx.handle}.items():
+        with pytest.raises(LifecycleError) as info:
+            call()
+        assert info.value.errno == zmqffi.ETERM, name
+        assert "terminated" in str(info.value), name
+
+
+def test_a_terminated_context_is_refused() -> None:
+    ctx = Context()
+    sock = ctx.socket(zmqffi.PAIR)
+    sock.close()
+    ctx.term()
+    fails(lambda: ctx.socket(zmqffi.PAIR), LifecycleError, "terminated",
+          errnum=zmqffi.ETERM)
+    fails(lambda: ctx.get(zmqffi.IO_THREADS), LifecycleError, "terminated")
+    fails(lambda: sock.send(b"x"), LifecycleError, "closed")
+    ctx.term()  # idempotent
+    with Context() as again, again.socket(zmqffi.PAIR) as a, \
+            again.socket(zmqffi.PAIR) as b:
+        a.bind("inproc://after-term")
+        b.connect("inproc://after-term")
+        exchange(a, b)
 
 
 # --- destroy() and shutdown() ---------------------------------------------------------
@@ -212,8 +198,6 @@ def test_destroy_closes_open_sockets_with_the_given_linger(ctx: Context) -> None
     assert info.value.errno == errno.ENOTSOCK
 
 
-# Each sets up, in the calling thread, a call that blocks: (the call, the method it
-# blocks in, the sockets to keep referenced meanwhile).
 Blocking = Tuple[Callable[[], Any], Callable[..., Any], List[zmqffi.Socket]]
 
 
@@ -276,6 +260,12 @@ def test_destroy_from_another_thread_while_a_third_is_blocked(
     assert ctx.closed and all(sock.closed for sock in calls[1])
 
 
+def test_context_destroy_from_a_thread_that_owns_no_socket(ctx: Context) -> None:
+    push, pull = pipe(ctx, "inproc://destroy-elsewhere")
+    call_in_thread(lambda: ctx.destroy(linger=0))
+    assert push.closed and pull.closed and ctx.closed
+
+
 def test_shutdown_from_another_thread_unblocks_recv_and_later_calls(
         ctx: Context) -> None:
     pull = ctx.socket(zmqffi.PULL)
@@ -308,7 +298,7 @@ def test_shutdown_from_another_thread_unblocks_recv_and_later_calls(
 
 
 def test_every_call_after_shutdown_is_context_terminated(ctx: Context) -> None:
-    push, pull = connected_pair(ctx, "after-shutdown")
+    push, pull = pipe(ctx, "inproc://after-shutdown")
     push.send(b"just before")  # libzmq alone would let the next send through
     ctx.shutdown()
     poller = zmqffi.Poller()
@@ -335,7 +325,28 @@ def test_every_call_after_shutdown_is_context_terminated(ctx: Context) -> None:
     ctx.term()
 
 
-# --- close() and use after close ------------------------------------------------------
+def test_after_shutdown_calls_fail_with_context_terminated(ctx: Context) -> None:
+    sock = ctx.socket(zmqffi.PAIR)
+    sock.bind("inproc://shut")
+    ctx.shutdown()
+    fails(lambda: sock.recv(), zmqffi.ContextTerminated, "recv", "PAIR",
+          errnum=zmqffi.ETERM)
+    fails(lambda: sock.send(b"x"), zmqffi.ContextTerminated, "send")
+    sock.close()
+
+
+def test_context_terminated_names_the_call(ctx: Context) -> None:
+    pull = ctx.socket(zmqffi.PULL)
+    pull.bind("inproc://eterm")
+    ctx.shutdown()
+    with pytest.raises(zmqffi.ContextTerminated) as info:
+        pull.recv()
+    assert info.value.errno == zmqffi.ETERM
+    assert "recv on PULL socket inproc://eterm" in str(info.value)
+    pull.close()
+
+
+# --- close() and with -----------------------------------------------------------------
 
 def test_close_is_idempotent_everywhere() -> None:
     ctx = Context()
@@ -353,65 +364,6 @@ def test_close_is_idempotent_everywhere() -> None:
     ctx.shutdown()
     assert ctx.closed
 
-
-def test_use_of_a_closed_socket_raises_enotsock(ctx: Context) -> None:
-    sock = ctx.socket(zmqffi.PUSH)
-    sock.bind("inproc://closed-socket")
-    sock.close()
-    calls = {
-        **hot_calls(sock),
-        "bind": lambda: sock.bind("inproc://other"),
-        "setsockopt": lambda: sock.setsockopt(zmqffi.LINGER, 0),
-        "getsockopt": lambda: sock.getsockopt(zmqffi.LINGER),
-        "handle": lambda: sock.handle,
-    }
-    for name, call in calls.items():
-        with pytest.raises(LifecycleError) as info:
-            call()
-        assert info.value.errno == errno.ENOTSOCK, name
-        assert "PUSH socket" in str(info.value) and "closed" in str(info.value), name
-    with pytest.raises(LifecycleError):  # adopt() cannot revive it either
-        sock.adopt()
-
-
-def test_use_of_a_closed_message_raises_efault() -> None:
-    msg = Message(b"payload")
-    msg.close()
-    for name, call in {"bytes": lambda: msg.bytes, "buffer": lambda: msg.buffer,
-                       "len": lambda: len(msg), "more": lambda: msg.more,
-                       "handle": lambda: msg.handle,
-                       "get": lambda: msg.get(zmqffi.MORE)}.items():
-        with pytest.raises(LifecycleError) as info:
-            call()
-        assert info.value.errno == errno.EFAULT, name
-        assert "Message" in str(info.value), name
-
-
-def test_use_of_a_terminated_context_raises_eterm() -> None:
-    ctx = Context()
-    ctx.term()
-    for name, call in {"socket": lambda: ctx.socket(zmqffi.PUSH),
-                       "get": lambda: ctx.get(zmqffi.IO_THREADS),
-                       "set": lambda: ctx.set(zmqffi.MAX_SOCKETS, 10),
-                       "handle": lambda: ctx.handle}.items():
-        with pytest.raises(LifecycleError) as info:
-            call()
-        assert info.value.errno == zmqffi.ETERM, name
-        assert "terminated" in str(info.value), name
-
-
-def test_sending_a_closed_message_raises(ctx: Context) -> None:
-    push, pull = connected_pair(ctx, "closed-message")
-    msg = Message(b"x")
-    msg.close()
-    with pytest.raises(LifecycleError) as info:
-        push.send(msg)
-    assert info.value.errno == errno.EFAULT
-    push.close()
-    pull.close()
-
-
-# --- with -----------------------------------------------------------------------------
 
 def test_with_closes_all_three() -> None:
     with Context() as ctx:
@@ -450,217 +402,3 @@ def test_with_context_exit_by_exception_destroys_without_masking_it() -> None:
     with pytest.raises(Boom):
         call_in_thread(body)
     assert not a_context_is_live()
-
-
-def a_context_is_live() -> bool:
-    """Whether a Context is live in this process (a new one can't be made then)."""
-    try:
-        Context().term()
-    except LifecycleError:
-        return True
-    return False
-
-
-# --- garbage collection ---------------------------------------------------------------
-
-def test_socket_collected_open_warns_and_is_closed(ctx: Context) -> None:
-    sock = ctx.socket(zmqffi.DEALER)
-    sock.bind("inproc://collected")
-    ref = weakref.ref(sock)
-    with pytest.warns(ResourceWarning, match="DEALER socket inproc://collected"):
-        del sock
-        collect(ref)
-    assert ref() is None
-    call_in_thread(ctx.term)  # refuses if the socket were still open
-
-
-def test_message_collected_open_warns_and_is_freed() -> None:
-    msg = Message(b"x" * 1000)
-    ref = weakref.ref(msg)
-    with pytest.warns(ResourceWarning, match="Message"):
-        del msg
-        collect(ref)
-    assert ref() is None
-
-
-@contextlib.contextmanager
-def resource_warnings() -> Iterator[list[str]]:
-    """Record the text of ResourceWarnings. Unlike pytest.warns, it keeps no reference
-    to the warning's source, which would resurrect the object being collected."""
-    seen: list[str] = []
-
-    def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
-        if issubclass(category, ResourceWarning):
-            seen.append(str(message))
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", ResourceWarning)
-        warnings.showwarning = show
-        yield seen
-
-
-def test_context_collected_live_warns_and_is_destroyed() -> None:
-    ctx = Context()
-    push = ctx.socket(zmqffi.PUSH)
-    push.connect("tcp://127.0.0.1:9")
-    push.send(b"pending")  # destroyed with linger 0, so nothing waits for it
-    ref = weakref.ref(ctx)
-    with resource_warnings() as seen:
-        del ctx, push
-        call_in_thread(lambda: collect(ref))  # bounded: a lingering term would hang
-    assert any("unclosed <zmqffi.Socket PUSH" in text for text in seen), seen
-    assert any("unterminated <zmqffi.Context" in text for text in seen), seen
-    assert ref() is None
-    # it was terminated: a new Context may be made
-    assert not a_context_is_live()
-
-
-def test_cleanup_happens_even_when_resource_warnings_are_errors(ctx: Context) -> None:
-    # under -W error::ResourceWarning the warning raises inside __del__; the socket
-    # must be closed all the same, or term() would refuse (and zmq_ctx_term hang)
-    unraisable: list[Any] = []
-    old_hook = sys.unraisablehook
-    sys.unraisablehook = unraisable.append
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", ResourceWarning)
-            sock = ctx.socket(zmqffi.PUSH)
-            msg = Message(b"y" * 100)
-            refs = weakref.ref(sock), weakref.ref(msg)
-            del sock, msg
-            collect(*refs)
-    finally:
-        sys.unraisablehook = old_hook
-    assert any(isinstance(u.exc_value, ResourceWarning) for u in unraisable)
-    call_in_thread(ctx.term)
-
-
-def test_sockets_of_a_collected_context_stay_safe() -> None:
-    # the socket keeps its context alive: collecting nothing else must not free it
-    ctx = Context()
-    sock = ctx.socket(zmqffi.PAIR)
-    ctx_ref = weakref.ref(ctx)
-    del ctx
-    gc.collect()
-    assert ctx_ref() is not None
-    sock.bind("inproc://kept-alive")
-    sock.close()
-    ctx_ref().term()  # type: ignore[union-attr]
-
-
-# --- thread ownership -----------------------------------------------------------------
-
-def test_use_from_another_thread_names_both_threads(ctx: Context) -> None:
-    sock = ctx.socket(zmqffi.PUSH)
-    sock.bind("inproc://owned")
-    owner = threading.current_thread()
-    intruder_ident: list[int] = []
-
-    def intrude() -> None:
-        intruder_ident.append(threading.get_ident())
-        sock.send(b"not mine")
-
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            intrude()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name="intruder", daemon=True)
-    thread.start()
-    thread.join(WAIT)
-    error = outcome.get("error")
-    assert isinstance(error, LifecycleError), outcome
-    text = str(error)
-    assert f"{owner.name!r}" in text and str(owner.ident) in text
-    assert "'intruder'" in text and str(intruder_ident[0]) in text
-    assert "PUSH socket inproc://owned" in text
-    sock.close()
-
-
-def send_message(sock: zmqffi.Socket) -> None:
-    with Message(b"x") as msg:  # a refused send leaves it to its owner, to close
-        sock.send(msg, zmqffi.DONTWAIT)
-
-
-def hot_calls(sock: zmqffi.Socket) -> dict[str, Callable[[], Any]]:
-    """Every call whose ownership check happens in C (zmqffi_socket), by name."""
-    return {
-        "send": lambda: sock.send(b"x", zmqffi.DONTWAIT),
-        "send(copy=True)": lambda: sock.send(b"x", zmqffi.DONTWAIT, copy=True),
-        "send(bytearray)": lambda: sock.send(bytearray(b"x"), zmqffi.DONTWAIT),
-        "send(copy=False)": lambda: sock.send(b"x", zmqffi.DONTWAIT, copy=False),
-        "send(Message)": lambda: send_message(sock),
-        "send_multipart": lambda: sock.send_multipart([b"a", b"b"], zmqffi.DONTWAIT),
-        "send_many": lambda: sock.send_many([b"a", b"b"], zmqffi.DONTWAIT),
-        "recv": lambda: sock.recv(zmqffi.DONTWAIT),
-        "recv_multipart": lambda: sock.recv_multipart(zmqffi.DONTWAIT),
-        "recv_into": lambda: sock.recv_into(bytearray(8), zmqffi.DONTWAIT),
-        "recv_msg": lambda: sock.recv_msg(zmqffi.DONTWAIT),
-        "recv_many": lambda: sock.recv_many(flags=zmqffi.DONTWAIT),
-    }
-
-
-@pytest.mark.parametrize("call", [*hot_calls(None), "close", "setsockopt",  # type: ignore
-                                  "connect"])
-def test_every_call_from_another_thread_is_refused(ctx: Context, call: str) -> None:
-    sock = ctx.socket(zmqffi.PAIR)
-    sock.bind("inproc://refused")
-    peer = ctx.socket(zmqffi.PAIR)
-    peer.connect("inproc://refused")
-    peer.send(b"queued")  # so that a receive the check let through would succeed
-    calls = {**hot_calls(sock), "close": sock.close,
-             "setsockopt": lambda: sock.setsockopt(zmqffi.LINGER, 0),
-             "connect": lambda: sock.connect("inproc://nowhere")}
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ResourceWarning)  # a refused call leaks nothing
-        with pytest.raises(LifecycleError, match="belongs to thread"):
-            call_in_thread(calls[call])
-        gc.collect()
-    assert not sock.closed
-    assert sock.recv(zmqffi.DONTWAIT) == b"queued"  # the refused call took nothing
-    with pytest.raises(zmqffi.Again):  # and sent nothing
-        peer.recv(zmqffi.DONTWAIT)
-    sock.close()
-    peer.close()
-
-
-def test_adopt_moves_ownership_through_a_queue(ctx: Context) -> None:
-    pull = ctx.socket(zmqffi.PULL)
-    pull.bind("inproc://adopt")
-    pull.setsockopt(zmqffi.RCVTIMEO, int(WAIT * 1000))
-    handover: queue.Queue[zmqffi.Socket] = queue.Queue()
-
-    def worker() -> None:
-        push = ctx.socket(zmqffi.PUSH)
-        push.connect("inproc://adopt")
-        handover.put(push)  # the queue is the synchronisation
-
-    call_in_thread(worker)
-    push = handover.get(timeout=WAIT)
-    with pytest.raises(LifecycleError, match="belongs to thread"):
-        push.send(b"before adopt")
-    push.adopt()
-    push.send(b"after adopt")
-    assert pull.recv() == b"after adopt"
-    push.close()
-    pull.close()
-
-
-def test_socket_left_by_a_finished_thread_can_be_adopted(ctx: Context) -> None:
-    holder: list[zmqffi.Socket] = []
-    call_in_thread(lambda: holder.append(ctx.socket(zmqffi.PAIR)))
-    sock = holder[0]
-    with pytest.raises(LifecycleError, match="no longer running"):
-        sock.bind("inproc://orphan")
-    sock.adopt()
-    sock.bind("inproc://orphan")
-    sock.close()
-
-
-def test_context_destroy_from_a_thread_that_owns_no_socket(ctx: Context) -> None:
-    push, pull = connected_pair(ctx, "destroy-elsewhere")
-    call_in_thread(lambda: ctx.destroy(linger=0))
-    assert push.closed and pull.closed and ctx.closed
