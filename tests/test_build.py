@@ -1,5 +1,6 @@
-"""The build: the raw layer covers zmq.h, libzmq is linked statically and privately,
-and the recipe refuses a tarball whose checksum is not pinned."""
+"""The build: the raw layer covers zmq.h (and the module its constants), the version
+and capabilities built, libzmq linked statically and privately, and the recipe refuses a
+tarball whose checksum is not pinned."""
 
 from __future__ import annotations
 
@@ -54,6 +55,25 @@ def test_header_is_the_one_built_against():
         assert Path(build_info["header"]).read_text() == build_info["zmq_h"]
     assert lib.ZMQ_VERSION == 40304 or not VENDORED
     assert zmqffi.zmq_version() == "%d.%d.%d" % zmqffi.zmq_version_info()
+
+
+def test_versions_and_capabilities() -> None:
+    assert zmqffi.zmq_version() == "4.3.4"
+    assert zmqffi.zmq_version_info() == (4, 3, 4)
+    assert isinstance(zmqffi.__version__, str) and zmqffi.__version__
+    assert zmqffi.has("curve") is True
+    assert zmqffi.has("ipc") is True
+    assert zmqffi.has("no-such-capability") is False
+    with pytest.raises(TypeError):
+        zmqffi.has(b"curve")  # type: ignore[arg-type]
+
+
+def test_constants_match_the_raw_layer() -> None:
+    for name in ("PUSH", "PULL", "SNDHWM", "DONTWAIT", "SNDMORE", "POLLIN",
+                 "EVENT_CONNECTED", "CURVE_SERVER"):
+        assert getattr(zmqffi, name) == getattr(zmqffi.lib, "ZMQ_" + name)
+    with pytest.raises(AttributeError):
+        zmqffi.NO_SUCH_CONSTANT  # noqa: B018
 
 
 def test_parity_command_exits_zero_and_reports_full_coverage():

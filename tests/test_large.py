@@ -11,6 +11,7 @@ import time
 import pytest
 
 import zmqffi
+from conftest import make
 from zmqffi import Context
 
 pytestmark = pytest.mark.large
@@ -29,11 +30,8 @@ def payload() -> bytes:
 def test_256_mib_round_trip(ctx: Context, endpoint: str) -> None:
     data = payload()
     assert len(data) == SIZE
-    near = ctx.socket(zmqffi.PAIR)
-    far = ctx.socket(zmqffi.PAIR)
-    for sock in (near, far):
-        sock.setsockopt(zmqffi.RCVTIMEO, TIMEOUT_MS)
-        sock.setsockopt(zmqffi.SNDTIMEO, TIMEOUT_MS)
+    near = make(ctx, zmqffi.PAIR, RCVTIMEO=TIMEOUT_MS, SNDTIMEO=TIMEOUT_MS)
+    far = make(ctx, zmqffi.PAIR, RCVTIMEO=TIMEOUT_MS, SNDTIMEO=TIMEOUT_MS)
     near.bind(endpoint)
     far.connect(near.last_endpoint)
 

@@ -1,6 +1,6 @@
-"""Message: content, copy and zero copy, and memory safety — a view from ``buffer``
+"""Message: content, copy and zero copy, and memory safety: a view from ``buffer``
 outlives close(), send, the socket and the context; a lent buffer arrives intact and is
-released once libzmq is done with it."""
+released once libzmq is done with it; a closed Message is refused."""
 
 from __future__ import annotations
 
@@ -15,25 +15,16 @@ from typing import Any, Callable
 import pytest
 
 import zmqffi
-from zmqffi import Context, Message
+from conftest import exchange, fails, pipe
+from zmqffi import Context, LifecycleError, Message, Socket
 from zmqffi.message import release_lent
 
-TIMEOUT_MS = 5000
+
 LARGE = 100_000  # above libzmq's in-place size (33 bytes) and zmqffi's ZERO_COPY_MIN
 
 
 class Lent(bytearray):
     """A bytes-like object that weakref can watch (bytes and bytearray cannot)."""
-
-
-def pipe(ctx: Context, endpoint: str) -> tuple[zmqffi.Socket, zmqffi.Socket]:
-    pull = ctx.socket(zmqffi.PULL)
-    pull.setsockopt(zmqffi.RCVTIMEO, TIMEOUT_MS)
-    pull.bind(endpoint)
-    push = ctx.socket(zmqffi.PUSH)
-    push.setsockopt(zmqffi.SNDTIMEO, TIMEOUT_MS)
-    push.connect(pull.last_endpoint)
-    return push, pull
 
 
 def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
@@ -191,6 +182,8 @@ def test_length_follows_raw_calls_through_the_handle() -> None:
         assert len(msg) == 9
 
 
+# --- received messages ----------------------------------------------------------------
+
 def test_recv_msg_metadata(ctx: Context) -> None:
     push, pull = pipe(ctx, "tcp://127.0.0.1:*")
     push.send_multipart([b"head", b"tail"])
@@ -205,6 +198,18 @@ def test_recv_msg_metadata(ctx: Context) -> None:
         assert "No-Such-Property" in str(info.value)
         with pytest.raises(TypeError):
             head.gets(b"Peer-Address")  # type: ignore[arg-type]
+    push.close()
+    pull.close()
+
+
+def test_recv_msg_keeps_frame_flags(ctx: Context, endpoint: str) -> None:
+    push, pull = pipe(ctx, endpoint)
+    push.send_multipart([b"one", b"two"])
+    first, second = pull.recv_msg(), pull.recv_msg()
+    assert (first.bytes, first.more, second.bytes, second.more) == \
+        (b"one", True, b"two", False)
+    first.close()
+    second.close()
     push.close()
     pull.close()
 
@@ -321,3 +326,40 @@ def test_storage_is_reused_but_never_when_its_handle_was_given_out() -> None:
     assert int(zmqffi.ffi.cast("uintptr_t", raw)) not in {address(m) for m in later}
     for m in later:
         m.close()
+
+
+# --- use after close ------------------------------------------------------------------
+
+def test_use_of_a_closed_message_raises_efault() -> None:
+    msg = Message(b"payload")
+    msg.close()
+    for name, call in {"bytes": lambda: msg.bytes, "buffer": lambda: msg.buffer,
+                       "len": lambda: len(msg), "more": lambda: msg.more,
+                       "handle": lambda: msg.handle,
+                       "get": lambda: msg.get(zmqffi.MORE)}.items():
+        with pytest.raises(LifecycleError) as info:
+            call()
+        assert info.value.errno == errno.EFAULT, name
+        assert "Message" in str(info.value), name
+
+
+def test_sending_a_closed_message_raises(ctx: Context) -> None:
+    push, pull = pipe(ctx, "inproc://closed-message")
+    msg = Message(b"x")
+    msg.close()
+    with pytest.raises(LifecycleError) as info:
+        push.send(msg)
+    assert info.value.errno == errno.EFAULT
+    push.close()
+    pull.close()
+
+
+def test_a_closed_message_is_refused_and_the_socket_stays_usable(
+        pair: tuple[Socket, Socket]) -> None:
+    a, b = pair
+    msg = zmqffi.Message(b"gone")
+    msg.close()
+    fails(lambda: a.send(msg), LifecycleError, "closed", errnum=errno.EFAULT)
+    fails(lambda: a.send_multipart([b"head", msg]), LifecycleError, "closed")
+    fails(lambda: msg.bytes, LifecycleError, "closed")
+    exchange(a, b)  # neither the head frame nor the closed message went out

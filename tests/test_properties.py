@@ -6,10 +6,8 @@ the state a simple model predicts."""
 from __future__ import annotations
 
 import contextlib
-import gc
 import itertools
 import platform
-import warnings
 import weakref
 from collections import deque
 from typing import Any, Iterator
@@ -21,9 +19,9 @@ from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant,
                                  precondition, rule)
 
 import zmqffi
+from conftest import collect, make, pipe, resource_warnings
 from zmqffi import Context, LifecycleError, Message
 
-TIMEOUT_MS = 5000
 FAST = settings(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -46,11 +44,8 @@ def channel(request: pytest.FixtureRequest,
                 "ipc": f"ipc://{tmp_path_factory.mktemp('ipc')}/sock",
                 "inproc": "inproc://properties"}[request.param]
     ctx = Context()
-    a = ctx.socket(zmqffi.PAIR)
-    b = ctx.socket(zmqffi.PAIR)
-    for sock in (a, b):
-        sock.setsockopt(zmqffi.RCVTIMEO, TIMEOUT_MS)
-        sock.setsockopt(zmqffi.SNDTIMEO, TIMEOUT_MS)
+    a = make(ctx, zmqffi.PAIR)
+    b = make(ctx, zmqffi.PAIR)
     a.bind(endpoint)
     b.connect(a.last_endpoint)
     yield a, b
@@ -110,23 +105,10 @@ def test_z85_round_trip(data: bytes) -> None:
 
 @contextlib.contextmanager
 def expect_resource_warnings(refs: list[weakref.ref]) -> Iterator[None]:
-    """Collect until every ``refs`` is dead (PyPy needs a collection per link of a
-    chain of finalizers), and check that each one warned. The warnings are recorded as
-    text: keeping them (with their source) would resurrect the objects."""
-    seen: list[str] = []
-
-    def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
-        if issubclass(category, ResourceWarning):
-            seen.append(str(message))
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", ResourceWarning)
-        warnings.showwarning = show
+    """Collect until every ``refs`` is dead, and check that each one warned."""
+    with resource_warnings() as seen:
         yield
-        for _ in range(10):
-            if all(ref() is None for ref in refs):
-                break  # CPython's reference counting often needs no collection
-            gc.collect()
+        collect(*refs)
     assert all(ref() is None for ref in refs), "an object was never collected"
     assert len(seen) >= len(refs), seen
 
@@ -135,12 +117,7 @@ class Pair:
     names = itertools.count()
 
     def __init__(self, ctx: Context) -> None:
-        endpoint = f"inproc://stateful-{next(self.names)}"
-        self.pull = ctx.socket(zmqffi.PULL)
-        self.pull.setsockopt(zmqffi.RCVTIMEO, TIMEOUT_MS)
-        self.pull.bind(endpoint)
-        self.push = ctx.socket(zmqffi.PUSH)
-        self.push.connect(endpoint)
+        self.push, self.pull = pipe(ctx, f"inproc://stateful-{next(self.names)}")
         self.queue: deque[bytes] = deque()  # what the model says is in flight
 
 

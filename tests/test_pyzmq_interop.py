@@ -10,12 +10,12 @@ from typing import Any, Iterator
 import pytest
 
 import zmqffi
+from conftest import TIMEOUT_MS
 from conftest import make as zmqffi_socket
 from zmqffi import Context
 
 zmq = pytest.importorskip("zmq")
 
-TIMEOUT_MS = 5000
 SIZES = [0, 1, 255, 256, 65_536, 1_000_000]  # around zmqffi's copy thresholds, to 1 MB
 
 

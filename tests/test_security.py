@@ -1,4 +1,5 @@
-"""CURVE and PLAIN through zmqffi, with a ZAP handler written with zmqffi itself.
+"""Z85 and CURVE keys; CURVE and PLAIN through zmqffi, with a ZAP handler written with
+zmqffi itself.
 
 Over real tcp loopback: a CURVE server accepts a client that holds its public key
 (and the bytes on the wire are encrypted); a client with a wrong key gets nothing
@@ -10,6 +11,7 @@ are observed as monitor events (HANDSHAKE_FAILED_*), then checked with RCVTIMEO/
 
 from __future__ import annotations
 
+import errno
 import queue
 import socket
 import threading
@@ -18,24 +20,18 @@ from typing import Any, Callable
 import pytest
 
 import zmqffi
-from zmqffi import Context, Socket
+from conftest import TIMEOUT_MS, close, make, monitor_of, readable
+from zmqffi import Context, Socket, ZMQError
 
-WAIT_MS = 5000
+
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
+
+
 FAILED = {zmqffi.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmqffi.EVENT_HANDSHAKE_FAILED_PROTOCOL,
           zmqffi.EVENT_HANDSHAKE_FAILED_AUTH}
 
+
 pytestmark = pytest.mark.skipif(not zmqffi.has("curve"), reason="libzmq without CURVE")
-
-
-def make(ctx: Context, kind: int, **options: Any) -> Socket:
-    sock = ctx.socket(kind)
-    sock.setsockopt(zmqffi.LINGER, 0)
-    sock.setsockopt(zmqffi.RCVTIMEO, WAIT_MS)
-    sock.setsockopt(zmqffi.SNDTIMEO, WAIT_MS)
-    for name, value in options.items():
-        sock.setsockopt(getattr(zmqffi, name), value)
-    return sock
 
 
 def key_form(key: bytes, form: str) -> bytes | str:
@@ -45,26 +41,12 @@ def key_form(key: bytes, form: str) -> bytes | str:
 
 def watch(sock: Socket) -> Socket:
     """A monitor of ``sock``'s handshakes (start it before bind/connect)."""
-    monitor = sock.get_monitor_socket(zmqffi.EVENT_HANDSHAKE_SUCCEEDED | sum(FAILED))
-    monitor.setsockopt(zmqffi.RCVTIMEO, WAIT_MS)
-    monitor.setsockopt(zmqffi.LINGER, 0)
-    return monitor
+    return monitor_of(sock, zmqffi.EVENT_HANDSHAKE_SUCCEEDED | sum(FAILED))
 
 
 def handshake(monitor: Socket) -> zmqffi.MonitorEvent:
     """The next handshake outcome (bounded by the monitor's RCVTIMEO)."""
     return zmqffi.recv_monitor_message(monitor)
-
-
-def silent(sock: Socket, ms: int = 200) -> bool:
-    poller = zmqffi.Poller()
-    poller.register(sock)
-    return poller.poll(ms) == []
-
-
-def close(*sockets: Socket) -> None:
-    for sock in sockets:
-        sock.close()
 
 
 class ZapHandler:
@@ -88,14 +70,14 @@ class ZapHandler:
             self.handover.put(self._sockets())
         self.thread.start()
         # (one queue each way: with one, this get could take back the sockets)
-        assert self.ready.get(timeout=WAIT_MS / 1000) == "ready"
+        assert self.ready.get(timeout=TIMEOUT_MS / 1000) == "ready"
         self.control = make(self.ctx, zmqffi.PAIR)
         self.control.connect("inproc://zap-control")
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.control.send(b"STOP")
-        self.thread.join(WAIT_MS / 1000)
+        self.thread.join(TIMEOUT_MS / 1000)
         self.control.close()
         assert not self.thread.is_alive()
         assert not self.errors, self.errors
@@ -110,7 +92,7 @@ class ZapHandler:
     def _run(self) -> None:
         try:
             if self.adopt:
-                rep, control = self.handover.get(timeout=WAIT_MS / 1000)
+                rep, control = self.handover.get(timeout=TIMEOUT_MS / 1000)
                 rep.adopt()
                 control.adopt()
             else:
@@ -121,7 +103,7 @@ class ZapHandler:
                 poller.register(rep)
                 poller.register(control)
                 while True:
-                    ready = dict(poller.poll(WAIT_MS * 4))
+                    ready = dict(poller.poll(TIMEOUT_MS * 4))
                     if control in ready or not ready:
                         break
                     request = rep.recv_multipart()
@@ -160,7 +142,7 @@ class Relay:
                 down, _ = self.listener.accept()
             except OSError:
                 return
-            up = socket.create_connection(self.upstream, timeout=WAIT_MS / 1000)
+            up = socket.create_connection(self.upstream, timeout=TIMEOUT_MS / 1000)
             self.conns += [down, up]
             for src, dst in ((down, up), (up, down)):
                 threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
@@ -191,8 +173,69 @@ class Relay:
             conn.close()
 
 
-# --- CURVE without ZAP ----------------------------------------------------------------
+def curve_server(ctx: Context, secret: bytes) -> Socket:
+    server = make(ctx, zmqffi.PULL, CURVE_SERVER=1, CURVE_SECRETKEY=secret)
+    server.bind("tcp://127.0.0.1:*")
+    return server
 
+
+def curve_client(ctx: Context, server: Socket, server_public: bytes,
+                 keys: tuple[bytes, bytes] | None = None) -> Socket:
+    public, secret = keys or zmqffi.curve_keypair()
+    client = make(ctx, zmqffi.PUSH, CURVE_SERVERKEY=server_public, CURVE_PUBLICKEY=public,
+                  CURVE_SECRETKEY=secret)
+    client.connect(server.last_endpoint)
+    return client
+
+
+# --- Z85 and CURVE keys ---------------------------------------------------------------
+
+def test_z85_round_trip_and_length_rules() -> None:
+    raw = bytes(range(32))
+    text = zmqffi.z85_encode(raw)
+    assert len(text) == 40 and isinstance(text, bytes)
+    assert zmqffi.z85_decode(text) == raw
+    assert zmqffi.z85_decode(text.decode()) == raw  # str accepted
+    assert zmqffi.z85_encode(b"") == b"" and zmqffi.z85_decode(b"") == b""
+    with pytest.raises(ValueError, match="multiple of 4"):
+        zmqffi.z85_encode(b"abc")
+    with pytest.raises(ValueError, match="multiple of 5"):
+        zmqffi.z85_decode(b"abcd")
+    with pytest.raises(ValueError):
+        zmqffi.z85_decode("abc\x7fe")  # not a Z85 character
+    # the example of the Z85 specification
+    assert zmqffi.z85_encode(bytes.fromhex("864FD26FB559F75B")) == b"HelloWorld"
+
+
+def test_curve_keypair_and_public() -> None:
+    public, secret = zmqffi.curve_keypair()
+    assert len(public) == len(secret) == 40
+    assert zmqffi.curve_public(secret) == public
+    assert zmqffi.curve_public(secret.decode()) == public
+    assert zmqffi.curve_keypair() != (public, secret)
+    with pytest.raises(ValueError):
+        zmqffi.curve_public(b"short")
+
+
+@pytest.mark.parametrize("form", ["z85-bytes", "z85-str", "raw-32"])
+def test_curve_keys_set_in_any_form_read_back_as_z85(sock: Socket, form: str) -> None:
+    public, secret = zmqffi.curve_keypair()
+    given = {"z85-bytes": lambda k: k, "z85-str": lambda k: k.decode(),
+             "raw-32": zmqffi.z85_decode}[form]
+    for option, key in ((zmqffi.CURVE_PUBLICKEY, public),
+                        (zmqffi.CURVE_SECRETKEY, secret),
+                        (zmqffi.CURVE_SERVERKEY, public)):
+        sock.setsockopt(option, given(key))
+        assert sock.getsockopt(option) == key
+
+
+def test_curve_key_of_the_wrong_size_is_einval(sock: Socket) -> None:
+    with pytest.raises(ZMQError) as info:
+        sock.setsockopt(zmqffi.CURVE_SERVERKEY, b"too short")
+    assert info.value.errno == errno.EINVAL and "CURVE_SERVERKEY" in str(info.value)
+
+
+# --- CURVE without ZAP ----------------------------------------------------------------
 
 @pytest.mark.parametrize("form", ["z85", "z85-str", "raw"])
 def test_curve_server_accepts_a_client_holding_its_public_key(ctx: Context, form: str
@@ -295,14 +338,26 @@ def test_a_client_with_the_wrong_key_gets_nothing_through(ctx: Context, mistake:
     friend.send(b"friend")
     while (event := handshake(server_events)).event != zmqffi.EVENT_HANDSHAKE_SUCCEEDED:
         assert event.event in FAILED  # the intruder keeps retrying; still refused
-    server.setsockopt(zmqffi.RCVTIMEO, WAIT_MS)
+    server.setsockopt(zmqffi.RCVTIMEO, TIMEOUT_MS)
     assert server.recv() == b"friend"
-    assert silent(server)  # and still nothing from the intruder
+    assert not readable(server, 200)  # and still nothing from the intruder
     close(server_events, intruder, friend, server)
 
 
-# --- ZAP: a handler written with zmqffi ------------------------------------------------
+def test_curve_client_with_the_wrong_server_key_gets_nowhere(ctx: Context) -> None:
+    _, server_secret = zmqffi.curve_keypair()
+    wrong_public, _ = zmqffi.curve_keypair()
+    server = curve_server(ctx, server_secret)
+    client = curve_client(ctx, server, wrong_public)
+    client.send(b"never decrypted")
+    poller = zmqffi.Poller()
+    poller.register(server)
+    assert poller.poll(200) == []
+    client.close()
+    server.close()
 
+
+# --- ZAP: a handler written with zmqffi -----------------------------------------------
 
 @pytest.mark.parametrize("adopt", [False, True], ids=["created-in-thread", "adopted"])
 def test_zap_handler_admits_one_client_key_and_rejects_another(ctx: Context, adopt: bool
@@ -343,7 +398,7 @@ def test_zap_handler_admits_one_client_key_and_rejects_another(ctx: Context, ado
             assert msg.bytes == b"from alice"
             assert msg.gets("User-Id") == "alice"
         assert handshake(alice_events).event == zmqffi.EVENT_HANDSHAKE_SUCCEEDED
-        assert silent(server)  # nothing of bob's
+        assert not readable(server, 200)  # nothing of bob's
         close(bob_events, bob, alice_events, alice, server_events, server)
 
     keys = [request[6] for request in zap.seen]
@@ -353,6 +408,30 @@ def test_zap_handler_admits_one_client_key_and_rejects_another(ctx: Context, ado
         assert request[2] == b"global"  # ZAP_DOMAIN
         assert request[3] == b"127.0.0.1"  # the client's address
         assert request[5] == b"CURVE"
+
+
+def test_curve_with_a_zap_handler(ctx: Context) -> None:
+    server_public, server_secret = zmqffi.curve_keypair()
+    alice = zmqffi.curve_keypair()
+    users = {alice[0]: "alice"}
+
+    def decide(mechanism: bytes, creds: list[bytes]) -> str | None:
+        return users.get(zmqffi.z85_encode(creds[0])) if mechanism == b"CURVE" else None
+
+    with ZapHandler(ctx, decide):
+        server = curve_server(ctx, server_secret)
+        client = curve_client(ctx, server, server_public, alice)
+        stranger = curve_client(ctx, server, server_public)
+        stranger.send(b"from a stranger")  # denied by ZAP: never delivered
+        client.send(b"encrypted hello")
+        with server.recv_msg() as msg:
+            assert msg.bytes == b"encrypted hello"
+            assert msg.gets("User-Id") == "alice"
+        poller = zmqffi.Poller()
+        poller.register(server)
+        assert poller.poll(200) == []
+        for s in (client, stranger, server):
+            s.close()
 
 
 def test_plain_refuses_wrong_credentials_and_accepts_right_ones(ctx: Context) -> None:
@@ -391,9 +470,37 @@ def test_plain_refuses_wrong_credentials_and_accepts_right_ones(ctx: Context) ->
         with server.recv_msg() as msg:
             assert msg.bytes == b"right credentials"
             assert msg.gets("User-Id") == "admin-user"
-        assert silent(server)  # nothing from the two refused clients
+        assert not readable(server, 200)  # nothing from the two refused clients
         close(wrong_password, unknown_user, right, server_events, server)
 
     credentials = [tuple(request[6:8]) for request in zap.seen]
     assert credentials[:2] == [(b"admin", b"guess"), (b"mallory", b"s3cret")]
     assert credentials[-1] == (b"admin", b"s3cret")
+
+
+def test_plain_with_a_zap_handler(ctx: Context) -> None:
+    users = {("admin", "secret"): "admin-user"}
+
+    def decide(mechanism: bytes, creds: list[bytes]) -> str | None:
+        if mechanism != b"PLAIN":
+            return None
+        return users.get((creds[0].decode(), creds[1].decode()))
+
+    with ZapHandler(ctx, decide):
+        server = ctx.socket(zmqffi.PULL)
+        server.setsockopt(zmqffi.PLAIN_SERVER, 1)
+        server.setsockopt(zmqffi.ZAP_DOMAIN, "test")
+        server.setsockopt(zmqffi.RCVTIMEO, TIMEOUT_MS)
+        server.bind("tcp://127.0.0.1:*")
+        client = ctx.socket(zmqffi.PUSH)
+        client.setsockopt(zmqffi.LINGER, 0)
+        client.setsockopt(zmqffi.PLAIN_USERNAME, "admin")
+        client.setsockopt(zmqffi.PLAIN_PASSWORD, "secret")
+        client.connect(server.last_endpoint)
+        client.send(b"plain hello")
+        with server.recv_msg() as msg:
+            assert msg.bytes == b"plain hello"
+            assert msg.gets("User-Id") == "admin-user"
+        assert server.getsockopt(zmqffi.MECHANISM) == zmqffi.PLAIN
+        client.close()
+        server.close()
