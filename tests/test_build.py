@@ -116,6 +116,27 @@ def test_extension_keeps_libzmq_symbols_private():
     assert any(s.startswith("PyInit_") for s in exported) or sys.implementation.name == "pypy"
 
 
+def test_extension_exports_only_its_init_function():
+    # the C helpers, static and built with hidden visibility, are not symbols of the .so
+    symbols = subprocess.run(["nm", "-D", "--defined-only", str(EXTENSION)],
+                             stdout=subprocess.PIPE, text=True, timeout=30).stdout
+    exported = [line.split()[-1] for line in symbols.splitlines() if line.strip()]
+    assert exported in (["PyInit__zmq"], ["_cffi_pypyinit__zmq"]), exported
+
+
+def test_helpers_c_compiles_on_its_own_without_warnings():
+    """What ``python build_ffi.py --check-c`` runs, against the zmq.h built against."""
+    spec = importlib.util.spec_from_file_location("zmqffi_build_ffi",
+                                                  REPO / "build_ffi.py")
+    build_ffi = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_ffi)
+    if not build_ffi.compiler_found():
+        pytest.skip("no C compiler here to check src/zmqffi_helpers.c with")
+    run = build_ffi.check_c([str(Path(build_info["header"]).parent)],
+                            drafts=build_info["drafts"])
+    assert run.returncode == 0, f"{' '.join(run.args)}\n{run.stdout}"
+
+
 SCRIPT_WITH_PYZMQ = r"""
 import sys
 import zmq, zmqffi

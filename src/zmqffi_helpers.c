@@ -1,0 +1,279 @@
+/* zmqffi's C helpers, compiled into the cffi extension zmqffi._zmq (they are not part
+   of libzmq's API). What each one does is said at its declaration in
+   zmqffi_helpers.h, which is also the helpers' cffi cdef.
+
+   build_ffi.py makes this file part of the same translation unit as cffi's generated
+   wrappers (the extension's source is `#include "zmqffi_helpers.c"`), and every helper
+   is static, as the header declares it: the compiler may inline a helper into the
+   wrapper that calls it, so that a hot call makes no C call but the one into libzmq,
+   and no helper becomes a symbol of the shared object.
+
+   zmqffi_build_info.h is generated at build time (build_ffi.prepare). */
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <zmq.h>
+#include "zmqffi_build_info.h"
+#include "zmqffi_helpers.h"
+
+/* --- buffers lent to libzmq -------------------------------------------------------- */
+
+static pthread_mutex_t zmqffi_released_lock = PTHREAD_MUTEX_INITIALIZER;
+static uintptr_t *zmqffi_released = NULL;
+static size_t zmqffi_released_count = 0, zmqffi_released_capacity = 0;
+static size_t zmqffi_released_pending = 0;
+
+/* libzmq's free callback: runs in an I/O thread, so it takes no GIL, only our lock. */
+static void zmqffi_record_release(void *data, void *hint)
+{
+    (void) data;
+    pthread_mutex_lock(&zmqffi_released_lock);
+    if (zmqffi_released_count == zmqffi_released_capacity) {
+        size_t capacity = zmqffi_released_capacity ? 2 * zmqffi_released_capacity : 64;
+        uintptr_t *grown = realloc(zmqffi_released, capacity * sizeof(uintptr_t));
+        if (grown == NULL)
+            abort();  /* dropping the record would leak the buffer forever */
+        zmqffi_released = grown;
+        zmqffi_released_capacity = capacity;
+    }
+    zmqffi_released[zmqffi_released_count++] = (uintptr_t) hint;
+    __atomic_store_n(&zmqffi_released_pending, zmqffi_released_count, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&zmqffi_released_lock);
+}
+
+static int zmqffi_msg_init_lent(zmq_msg_t *msg, void *data, size_t size,
+                                uintptr_t ticket)
+{
+    return zmq_msg_init_data(msg, data, size, zmqffi_record_release, (void *) ticket);
+}
+
+static int zmqffi_msg_init_copy(zmq_msg_t *msg, const void *data, size_t size)
+{
+    if (zmq_msg_init_size(msg, size) != 0)
+        return -1;
+    memcpy(zmq_msg_data(msg), data, size);
+    return 0;
+}
+
+static void zmqffi_msg_reset(zmq_msg_t *msg)
+{
+    zmq_msg_close(msg);
+    zmq_msg_init(msg);
+}
+
+static size_t zmqffi_drain_released(uintptr_t *out, size_t max)
+{
+    size_t n;
+    pthread_mutex_lock(&zmqffi_released_lock);
+    n = zmqffi_released_count < max ? zmqffi_released_count : max;
+    memcpy(out, zmqffi_released + (zmqffi_released_count - n), n * sizeof(uintptr_t));
+    zmqffi_released_count -= n;
+    __atomic_store_n(&zmqffi_released_pending, zmqffi_released_count, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&zmqffi_released_lock);
+    return n;
+}
+
+/* --- the socket's hot calls (see zmqffi_socket in the header) ---------------------- */
+
+static void zmqffi_socket_init(zmqffi_socket *s, void *handle)
+{
+    s->handle = handle;
+    zmq_msg_init(&s->msg);
+}
+
+static void zmqffi_socket_own(zmqffi_socket *s, int own)
+{
+    __atomic_store_n(&s->owner, own ? (uintptr_t) pthread_self() : 0, __ATOMIC_SEQ_CST);
+}
+
+static int zmqffi_socket_busy(zmqffi_socket *s)
+{
+    return __atomic_load_n(&s->busy, __ATOMIC_SEQ_CST);
+}
+
+static void zmqffi_socket_release(zmqffi_socket *s)
+{
+    zmq_msg_close(&s->msg);
+}
+
+/* Count the call in `busy` first, then check the owner: a closer that clears the owner
+   and then sees busy == 0 knows no call is inside libzmq, nor will enter. */
+static int zmqffi_enter(zmqffi_socket *s)
+{
+    __atomic_add_fetch(&s->busy, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&s->owner, __ATOMIC_SEQ_CST) == (uintptr_t) pthread_self())
+        return 1;
+    __atomic_sub_fetch(&s->busy, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+static void zmqffi_leave(zmqffi_socket *s)
+{
+    __atomic_sub_fetch(&s->busy, 1, __ATOMIC_SEQ_CST);  /* leaves errno alone */
+}
+
+static int zmqffi_send(zmqffi_socket *s, const void *data, size_t size, int flags)
+{
+    int rc;
+    if (!zmqffi_enter(s))
+        return ZMQFFI_NOT_OWNER;
+    rc = zmq_send(s->handle, data, size, flags);
+    zmqffi_leave(s);
+    return rc < 0 ? -1 : 0;
+}
+
+/* A frame's full size from zmq_msg_recv's result, which stops at INT_MAX. */
+static long long zmqffi_full_size(int rc, zmq_msg_t *msg)
+{
+    return rc < INT_MAX ? rc : (long long) zmq_msg_size(msg);
+}
+
+/* After a frame of zmq_msg_recv's result `rc` came into the socket's message: note its
+   data and more flag, and return its full size. */
+static long long zmqffi_frame_in(zmqffi_socket *s, int rc)
+{
+    s->data = zmq_msg_data(&s->msg);
+    s->more = zmq_msg_more(&s->msg);
+    return zmqffi_full_size(rc, &s->msg);
+}
+
+static long long zmqffi_recv(zmqffi_socket *s, int flags)
+{
+    long long size;
+    int rc;
+    if (!zmqffi_enter(s))
+        return ZMQFFI_NOT_OWNER;
+    rc = zmq_msg_recv(&s->msg, s->handle, flags);
+    zmqffi_leave(s);
+    if (rc < 0)
+        return -1;
+    size = zmqffi_frame_in(s, rc);
+    if (size <= ZMQFFI_SMALL)
+        memcpy(s->small, s->data, (size_t) size);
+    return size;
+}
+
+static long long zmqffi_recv_wait(zmqffi_socket *s)
+{
+    return zmqffi_recv(s, 0);
+}
+
+static int zmqffi_recv_into(zmqffi_socket *s, void *buf, size_t cap, int flags)
+{
+    int size;
+    if (!zmqffi_enter(s))
+        return ZMQFFI_NOT_OWNER;
+    size = zmq_recv(s->handle, buf, cap, flags);
+    zmqffi_leave(s);
+    return size;
+}
+
+static int zmqffi_msg_send(zmqffi_socket *s, zmq_msg_t *msg, int flags)
+{
+    int rc;
+    if (!zmqffi_enter(s))
+        return ZMQFFI_NOT_OWNER;
+    rc = zmq_msg_send(msg, s->handle, flags);
+    zmqffi_leave(s);
+    return rc < 0 ? -1 : 0;
+}
+
+static long long zmqffi_msg_recv(zmqffi_socket *s, zmq_msg_t *msg, int flags)
+{
+    int rc;
+    if (!zmqffi_enter(s))
+        return ZMQFFI_NOT_OWNER;
+    rc = zmq_msg_recv(msg, s->handle, flags);
+    zmqffi_leave(s);
+    return rc < 0 ? -1 : zmqffi_full_size(rc, msg);
+}
+
+static int zmqffi_send_lent(zmqffi_socket *s, zmq_msg_t *msg, void *data, size_t size,
+                            uintptr_t ticket, int flags)
+{
+    if (zmqffi_msg_init_lent(msg, data, size, ticket) != 0)
+        return ZMQFFI_NOT_LENT;
+    return zmqffi_msg_send(s, msg, flags);
+}
+
+/* --- batches ----------------------------------------------------------------------- */
+
+/* Append `size` in decimal and 's' to a struct format; return the end. */
+static char *zmqffi_format_size(char *format, size_t size)
+{
+    char digits[20];
+    int n = 0;
+    do
+        digits[n++] = (char) ('0' + size % 10);
+    while ((size /= 10) != 0);
+    while (n)
+        *format++ = digits[--n];
+    *format++ = 's';
+    return format;
+}
+
+static int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, char *format,
+                            int max, int flags, long long *pending)
+{
+    int n = 0;
+    size_t used = 0;
+    *pending = -1;
+    *format = '\0';
+    if (!zmqffi_enter(s))
+        return ZMQFFI_NOT_OWNER;
+    while (n < max) {
+        long long size;
+        int rc = zmq_msg_recv(&s->msg, s->handle, n == 0 ? flags : flags | ZMQ_DONTWAIT);
+        if (rc < 0) {
+            if (n == 0)
+                n = -1;
+            break;
+        }
+        size = zmqffi_frame_in(s, rc);
+        if (used + (size_t) size > cap) {
+            *pending = size;
+            break;
+        }
+        memcpy(out + used, s->data, (size_t) size);
+        used += (size_t) size;
+        format = zmqffi_format_size(format, (size_t) size);
+        *format = '\0';
+        n++;
+    }
+    zmqffi_leave(s);
+    return n;
+}
+
+static int zmqffi_send_many(zmqffi_socket *s, const char *data, size_t size,
+                            const size_t *sizes, int count, int start, int flags)
+{
+    size_t total = 0, offset = 0;
+    int n;
+    for (n = 0; n < count; n++) {
+        total += sizes[n];
+        if (n < start)
+            offset += sizes[n];
+    }
+    if (total != size)
+        return ZMQFFI_BAD_SIZES;
+    if (!zmqffi_enter(s))
+        return ZMQFFI_NOT_OWNER;
+    for (n = start; n < count; n++) {
+        if (zmq_send(s->handle, data + offset, sizes[n], flags) < 0)
+            break;
+        offset += sizes[n];
+    }
+    zmqffi_leave(s);
+    return n - start;
+}
+
+/* --- build ------------------------------------------------------------------------- */
+
+static const char *zmqffi_build_info(void)
+{
+    return ZMQFFI_BUILD_INFO;
+}
