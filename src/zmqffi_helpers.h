@@ -32,13 +32,14 @@ static size_t zmqffi_released_pending;
 static size_t zmqffi_drain_released(uintptr_t *out, size_t max);
 
 /* The per-socket state of the hot paths (send, recv, recv_into, the Message and batch
-   calls), kept by Python's _Core. Each hot call is one cffi call that checks here, in
-   C, that the calling thread owns the socket -- `owner` is its pthread_self(), 0 when
-   no thread may call (closed, shut down, inherited across fork) -- and counts itself
-   in `busy` while it is inside libzmq, so that a close from another thread
-   (Context.destroy) waits for it. Both fields use sequentially consistent atomics:
-   either the caller sees the owner cleared, or the closer sees busy > 0. A refused
-   call returns ZMQFFI_NOT_OWNER and Python's slow path says which rule was broken. */
+   calls), kept by Python's SocketState (zmqffi/_state.py). Each hot call is one cffi
+   call that checks here, in C, that the calling thread owns the socket -- `owner` is its
+   pthread_self(), 0 when no thread may call (closed, shut down, inherited across fork)
+   -- and counts itself in `busy` while it is inside libzmq, so that a close from another
+   thread (Context.destroy) waits for it. Both fields use sequentially consistent
+   atomics: either the caller sees the owner cleared, or the closer sees busy > 0. A
+   refused call returns ZMQFFI_NOT_OWNER and Python's slow path says which rule was
+   broken. */
 #define ZMQFFI_SMALL 4096
 #define ZMQFFI_NOT_OWNER -2
 
@@ -52,7 +53,7 @@ typedef struct {
     char small[ZMQFFI_SMALL];    /* recv() copies frames up to this size out here */
 } zmqffi_socket;
 
-/* No owner yet: Python's _Core.set_owner gives it one. */
+/* No owner yet: Python's SocketState.set_owner gives it one. */
 static void zmqffi_socket_init(zmqffi_socket *s, void *handle);
 /* own != 0: the calling thread becomes the owner; own == 0: no thread may call. */
 static void zmqffi_socket_own(zmqffi_socket *s, int own);

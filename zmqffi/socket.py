@@ -4,7 +4,7 @@ Every call first checks, with one integer compare, that the calling thread owns 
 socket; a closed socket and one inherited across fork() have an impossible owner, so the
 same compare catches them and the slow path says which rule was broken. On the hot paths
 (send, recv, recv_into, recv_msg, the batches) that compare, and the count of calls in
-progress, happen in C inside the one cffi call (``zmqffi_socket`` in build_ffi.py).
+progress, happen in C inside the one cffi call (``zmqffi_socket`` in src/zmqffi_helpers.h).
 The state a Socket shares with its Context, and the rule of who owns it: _state.py.
 """
 
