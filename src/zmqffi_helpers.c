@@ -10,11 +10,13 @@
 
    zmqffi_build_info.h is generated at build time (build_ffi.prepare). */
 
+#include <errno.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <pthread.h>
 #include <zmq.h>
 #include "zmqffi_build_info.h"
@@ -26,6 +28,7 @@ static pthread_mutex_t zmqffi_released_lock = PTHREAD_MUTEX_INITIALIZER;
 static uintptr_t *zmqffi_released = NULL;
 static size_t zmqffi_released_count = 0, zmqffi_released_capacity = 0;
 static size_t zmqffi_released_pending = 0;
+static int zmqffi_initialised = 0;
 
 /* libzmq's free callback: runs in an I/O thread, so it takes no GIL, only our lock. */
 static void zmqffi_record_release(void *data, void *hint)
@@ -162,14 +165,25 @@ static long long zmqffi_recv_wait(zmqffi_socket *s)
     return zmqffi_recv(s, 0);
 }
 
-static int zmqffi_recv_into(zmqffi_socket *s, void *buf, size_t cap, int flags)
+static long long zmqffi_recv_into(zmqffi_socket *s, void *buf, size_t cap, int flags)
 {
-    int size;
+    zmq_msg_t msg;
+    size_t size;
     if (!zmqffi_enter(s))
         return ZMQFFI_NOT_OWNER;
-    size = zmq_recv(s->handle, buf, cap, flags);
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, s->handle, flags) < 0) {
+        int errnum = errno;
+        zmqffi_leave(s);
+        zmq_msg_close(&msg);
+        errno = errnum;
+        return -1;
+    }
     zmqffi_leave(s);
-    return size;
+    size = zmq_msg_size(&msg);
+    memcpy(buf, zmq_msg_data(&msg), size < cap ? size : cap);
+    zmq_msg_close(&msg);
+    return (long long) size;
 }
 
 static int zmqffi_msg_send(zmqffi_socket *s, zmq_msg_t *msg, int flags)
@@ -272,6 +286,129 @@ static int zmqffi_send_many(zmqffi_socket *s, const char *data, size_t size,
 }
 
 /* --- build ------------------------------------------------------------------------- */
+
+/* --- the socket's other calls ------------------------------------------------------- */
+
+#define ZMQFFI_INSIDE(s, call)          \
+    do {                                \
+        int rc_;                        \
+        if (!zmqffi_enter(s))           \
+            return ZMQFFI_NOT_OWNER;    \
+        rc_ = (call);                   \
+        zmqffi_leave(s);                \
+        return rc_;                     \
+    } while (0)
+
+static int zmqffi_setsockopt(zmqffi_socket *s, int option, const void *value,
+                             size_t size)
+{
+    ZMQFFI_INSIDE(s, zmq_setsockopt(s->handle, option, value, size));
+}
+
+static int zmqffi_getsockopt(zmqffi_socket *s, int option, void *value, size_t *size)
+{
+    ZMQFFI_INSIDE(s, zmq_getsockopt(s->handle, option, value, size));
+}
+
+static int zmqffi_bind(zmqffi_socket *s, const char *endpoint)
+{
+    ZMQFFI_INSIDE(s, zmq_bind(s->handle, endpoint));
+}
+
+static int zmqffi_connect(zmqffi_socket *s, const char *endpoint)
+{
+    ZMQFFI_INSIDE(s, zmq_connect(s->handle, endpoint));
+}
+
+static int zmqffi_unbind(zmqffi_socket *s, const char *endpoint)
+{
+    ZMQFFI_INSIDE(s, zmq_unbind(s->handle, endpoint));
+}
+
+static int zmqffi_disconnect(zmqffi_socket *s, const char *endpoint)
+{
+    ZMQFFI_INSIDE(s, zmq_disconnect(s->handle, endpoint));
+}
+
+static int zmqffi_socket_monitor(zmqffi_socket *s, const char *endpoint, int events)
+{
+    ZMQFFI_INSIDE(s, zmq_socket_monitor(s->handle, endpoint, events));
+}
+
+static int zmqffi_poll(zmqffi_socket **socks, int nsocks, zmq_pollitem_t *items,
+                       int nitems, long timeout)
+{
+    int entered, rc;
+    for (entered = 0; entered < nsocks; entered++)
+        if (!zmqffi_enter(socks[entered]))
+            break;
+    if (entered == nsocks)
+        rc = zmq_poll(items, nitems, timeout);
+    else
+        rc = ZMQFFI_NOT_OWNER;
+    {
+        int errnum = errno;
+        while (entered > 0)
+            zmqffi_leave(socks[--entered]);
+        errno = errnum;
+    }
+    return rc;
+}
+
+static int zmqffi_proxy(zmqffi_socket *frontend, zmqffi_socket *backend,
+                        zmqffi_socket *capture, zmqffi_socket *control, int steerable)
+{
+    zmqffi_socket *socks[4] = {frontend, backend, capture, control};
+    void *handles[4] = {NULL, NULL, NULL, NULL};
+    int i, entered = 0, rc = ZMQFFI_NOT_OWNER, errnum;
+    for (i = 0; i < 4; i++) {
+        if (socks[i] == NULL)
+            continue;
+        if (!zmqffi_enter(socks[i]))
+            goto out;
+        entered |= 1 << i;
+        handles[i] = socks[i]->handle;
+    }
+    if (steerable)
+        rc = zmq_proxy_steerable(handles[0], handles[1], handles[2], handles[3]);
+    else
+        rc = zmq_proxy(handles[0], handles[1], handles[2]);
+out:
+    errnum = errno;
+    for (i = 0; i < 4; i++)
+        if (entered & (1 << i))
+            zmqffi_leave(socks[i]);
+    errno = errnum;
+    return rc;
+}
+
+/* --- fork ------------------------------------------------------------------------------ */
+
+static void zmqffi_before_fork(void)
+{
+    pthread_mutex_lock(&zmqffi_released_lock);
+}
+
+static void zmqffi_after_fork(void)
+{
+    pthread_mutex_unlock(&zmqffi_released_lock);
+}
+
+static void zmqffi_init(void)
+{
+    if (__atomic_exchange_n(&zmqffi_initialised, 1, __ATOMIC_SEQ_CST) == 0)
+        pthread_atfork(zmqffi_before_fork, zmqffi_after_fork, zmqffi_after_fork);
+}
+
+static void zmqffi_hold_release_lock(int ms)
+{
+    struct timespec pause;
+    pause.tv_sec = ms / 1000;
+    pause.tv_nsec = (long) (ms % 1000) * 1000000L;
+    pthread_mutex_lock(&zmqffi_released_lock);
+    nanosleep(&pause, NULL);
+    pthread_mutex_unlock(&zmqffi_released_lock);
+}
 
 static const char *zmqffi_build_info(void)
 {

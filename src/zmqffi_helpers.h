@@ -70,8 +70,10 @@ static long long zmqffi_recv(zmqffi_socket *s, int flags);
 /* recv() without flags: the same with one argument, which CPython's cffi passes
    without building a tuple of arguments. */
 static long long zmqffi_recv_wait(zmqffi_socket *s);
-/* recv_into(): zmq_recv into the caller's buffer; the frame's full size. */
-static int zmqffi_recv_into(zmqffi_socket *s, void *buf, size_t cap, int flags);
+/* recv_into(): the frame copied into the caller's buffer (truncated to `cap`); the
+   frame's full size, past INT_MAX too (zmq_recv's int stops there), or -1 with errno
+   set, or ZMQFFI_NOT_OWNER. */
+static long long zmqffi_recv_into(zmqffi_socket *s, void *buf, size_t cap, int flags);
 static int zmqffi_msg_send(zmqffi_socket *s, zmq_msg_t *msg, int flags);
 /* recv_msg(): the frame's full size, or -1 with errno set, or ZMQFFI_NOT_OWNER. */
 static long long zmqffi_msg_recv(zmqffi_socket *s, zmq_msg_t *msg, int flags);
@@ -103,6 +105,36 @@ static int zmqffi_recv_many(zmqffi_socket *s, char *out, size_t cap, char *forma
 #define ZMQFFI_BAD_SIZES -3
 static int zmqffi_send_many(zmqffi_socket *s, const char *data, size_t size,
                             const size_t *sizes, int count, int start, int flags);
+
+/* The socket's other calls, checked and counted in `busy` like the hot ones, so that
+   a close from another thread waits for them too and no Python count is needed (on
+   free-threaded Python a Python count loses updates). Each returns libzmq's result (0,
+   or -1 with errno set), or ZMQFFI_NOT_OWNER. */
+static int zmqffi_setsockopt(zmqffi_socket *s, int option, const void *value,
+                             size_t size);
+static int zmqffi_getsockopt(zmqffi_socket *s, int option, void *value, size_t *size);
+static int zmqffi_bind(zmqffi_socket *s, const char *endpoint);
+static int zmqffi_connect(zmqffi_socket *s, const char *endpoint);
+static int zmqffi_unbind(zmqffi_socket *s, const char *endpoint);
+static int zmqffi_disconnect(zmqffi_socket *s, const char *endpoint);
+static int zmqffi_socket_monitor(zmqffi_socket *s, const char *endpoint, int events);
+/* zmq_poll over `items`, inside all of `socks` (the sockets among the items, each
+   entered as by a hot call): zmq_poll's result, or ZMQFFI_NOT_OWNER when the calling
+   thread does not own one of them (then nothing was polled). */
+static int zmqffi_poll(zmqffi_socket **socks, int nsocks, zmq_pollitem_t *items,
+                       int nitems, long timeout);
+/* zmq_proxy (or zmq_proxy_steerable when `steerable`), inside each of the sockets
+   given (capture and control may be NULL): libzmq's result, or ZMQFFI_NOT_OWNER. */
+static int zmqffi_proxy(zmqffi_socket *frontend, zmqffi_socket *backend,
+                        zmqffi_socket *capture, zmqffi_socket *control, int steerable);
+
+/* Once per process, at import: the fork handlers of the release record's lock (a
+   fork while libzmq's I/O thread holds it would leave the child's lock held forever:
+   the handlers take it around fork(), and the child starts with it free). */
+static void zmqffi_init(void);
+/* For the fork test: hold the release record's lock for `ms` milliseconds, as
+   libzmq's I/O thread does briefly when it releases a lent buffer. */
+static void zmqffi_hold_release_lock(int ms);
 
 /* JSON describing where libzmq came from and what zmq.h declares (the text is
    generated at build time into zmqffi_build_info.h). */

@@ -8,6 +8,8 @@ The owner, ``SocketState.owner``, is one of:
 
 * the ident of a thread: the socket is open, and only that thread may call it;
 * CLOSED: the socket is closed; every call but close() (which does nothing) raises;
+* DESTROYED: the socket was closed by Context.destroy(); every call raises
+  ContextTerminated (a worker loop that stops on it stops cleanly), close() does nothing;
 * FORKED: the socket was inherited across fork(); the child can only close() it, which
   touches nothing of the parent's libzmq state;
 * SHUT: its Context was shut down; every call but close() raises ContextTerminated, and
@@ -16,25 +18,27 @@ The owner, ``SocketState.owner``, is one of:
 THE RULE of who changes it:
 
 * Only ``set_owner`` changes the owner: in Python (the slow paths' checks and messages)
-  and in C (``cstate.owner``, the hot paths' check) together.
+  and in C (``cstate.owner``, the hot paths' check) together; and only with
+  ``self.lock`` held, so that a change that depends on the current owner (close,
+  shutdown's mark, adopt) happens exactly once, whichever threads race for it, with or
+  without the GIL.
 * Only the calling thread can make itself the owner: at creation, and by
   ``Socket.adopt()`` after a hand-over through a queue. No thread makes another the
   owner.
-* CLOSED, FORKED and SHUT let no thread call, and are set from any thread: CLOSED by
-  ``close`` (Socket.close in the owner thread, or in any once SHUT; Context.destroy()
-  and garbage collection wherever they run), FORKED by Context's fork handler in the
-  child, SHUT by Context.shutdown(). A closed socket is never owned again (adopt()
-  refuses it).
+* CLOSED, DESTROYED, FORKED and SHUT let no thread call, and are set from any thread:
+  CLOSED by ``close`` (Socket.close in the owner thread, or in any once SHUT; garbage
+  collection wherever it runs), DESTROYED by Context.destroy(), FORKED by Context's fork
+  handler in the child, SHUT by Context.shutdown() (only over an open socket). A closed
+  socket is never owned again (adopt() refuses it).
 
-Calls in progress: ``busy`` counts the calls other than the hot paths (those count
-themselves in C, in ``cstate.busy``). A call counts itself before it checks the owner
-and uncounts in ``finally``. A close from another thread (Context.destroy) sets CLOSED
-first, then waits for both counts to drop to zero before ``zmq_close``: with the GIL,
-either the caller sees the mark or the closer sees the count; in C, atomics give the same
-promise. adopt() refuses while either count is non-zero. ``busy`` is a Python int, not
-a call to C's count: ``busy += 1`` makes no call, so no signal handler (Ctrl-C) can run
-between counting and the ``try`` that uncounts, where after a C call that counted one
-could.
+Calls in progress: every call into libzmq on the socket (the hot paths and the others:
+options, bind/connect, monitor, poll, proxy) is one C call that counts itself in
+``cstate.busy`` and checks the owner, with atomics (``zmqffi_enter`` in
+src/zmqffi_helpers.c). A close from another thread (Context.destroy) sets the owner
+first, then waits for the count to drop to zero before ``zmq_close``: either the caller
+sees the new owner, or the closer sees the count. Counting inside the C call also means
+no signal handler (Ctrl-C) can run between counting and uncounting. adopt() refuses
+while the count is non-zero.
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ FORKED = -2  # owner of a socket inherited across fork()
 # ContextTerminated. (libzmq alone does not promise it: a send shortly after another
 # skips reading the socket's commands, so it would still queue the message.)
 SHUT = -3
+DESTROYED = -4  # owner of a socket closed by Context.destroy()
+GONE = (CLOSED, DESTROYED, FORKED)  # no libzmq socket left to close
 
 # recv_many()'s batch buffers: up to this many frames / bytes per call into libzmq.
 BATCH_FRAMES = 1024
@@ -86,17 +92,20 @@ def thread_label(ident: int) -> str:
 class SocketState:
     """What a Socket and its Context share; see the module docstring."""
 
-    __slots__ = ("zmq_socket", "owner", "busy", "cstate", "type", "site", "endpoints",
+    __slots__ = ("zmq_socket", "owner", "lock", "cstate", "type", "site", "endpoints",
                  "held_msg", "small", "batch", "context", "monitoring", "before_close")
 
     def __init__(self, context: Context, zmq_socket: Any, socket_type: int) -> None:
         self.zmq_socket = zmq_socket  # libzmq's void *
-        self.busy = 0
+        # held to change the owner (THE RULE). Reentrant: garbage collection may run a
+        # Socket's __del__, which closes, in a thread already holding it.
+        self.lock = threading.RLock()
         # the hot paths' C state (owner, busy count, reused message); its message is
         # closed when the struct is collected, after every call that could read it
         self.cstate = ffi.gc(ffi.new("zmqffi_socket *"), lib.zmqffi_socket_release)
         lib.zmqffi_socket_init(self.cstate, zmq_socket)
-        self.set_owner(get_ident())
+        with self.lock:
+            self.set_owner(get_ident())
         # recv()'s message, reused for every frame: the last frame received is held here
         self.held_msg = ffi.addressof(self.cstate, "msg")
         self.small = ffi.buffer(self.cstate.small)  # recv() copies small frames out here
@@ -128,7 +137,7 @@ class SocketState:
         if self.owner == FORKED:
             raise LifecycleError(0, f"{what}: this {self.describe()} was inherited across "
                                     "fork(); the child must create its own Context")
-        if self.owner == SHUT:
+        if self.owner in (SHUT, DESTROYED):
             raise_errno(f"{what} on {self.describe()}", lib.ETERM)
         here = get_ident()
         raise LifecycleError(
@@ -156,42 +165,73 @@ class SocketState:
             rc = fn(self.cstate, *args)
         return rc
 
-    def call(self, what: str, fn: Any, *args: Any, failed: str | None = None) -> None:
-        """``fn(zmq_socket, *args)`` from the owner thread, retried on EINTR, raising on
-        failure (saying ``failed``, default ``what``): the frame of every call but the
-        hot paths, which inline it."""
-        self.busy += 1
-        try:
-            if get_ident() != self.owner:
+    def call(self, what: str, fn: Any, *args: Any, failed: str | None = None) -> int:
+        """``fn(self.cstate, *args)``, one of the C helpers that check the owner and
+        count the call (zmqffi_setsockopt, zmqffi_bind, ...), retried on EINTR,
+        raising on failure (saying ``failed``, default ``what``)."""
+        rc = fn(self.cstate, *args)
+        while rc < 0:
+            if rc == NOT_OWNER:
                 self.refuse(what)
-            while fn(self.zmq_socket, *args) < 0:
-                self.fail(failed or what)
-        finally:
-            self.busy -= 1
+            self.fail(failed or what)
+            rc = fn(self.cstate, *args)
+        return rc
 
-    def close(self, linger: int | None) -> None:
-        """Close the libzmq socket; safe from any thread once the owner is out of it."""
-        if self.owner in (CLOSED, FORKED):
-            self.set_owner(CLOSED)
-            return
-        if linger is not None:  # a bad one must not leave the socket half closed
-            int_arg(linger, "close() linger")
-        by_owner = self.owner == get_ident()
-        self.set_owner(CLOSED)  # from here, every new call is refused
-        deadline = time.monotonic() + 10.0
-        # a call in another thread; shutdown() makes it return
-        while self.busy or lib.zmqffi_socket_busy(self.cstate):
-            if time.monotonic() > deadline:
-                raise LifecycleError(0, f"{self.describe()} is still in a call in "
-                                        "another thread; cannot close it")
-            time.sleep(0.001)
-        if linger is not None:
-            lib.zmq_setsockopt(self.zmq_socket, lib.ZMQ_LINGER, ffi.new("int *", linger),
-                               ffi.sizeof("int"))
-        lib.zmq_close(self.zmq_socket)
-        if by_owner:  # release a held frame now; from another thread, the owner may
-            lib.zmqffi_msg_reset(self.held_msg)  # still be reading it: then at collection
+    def mark_shut(self) -> None:
+        """Context.shutdown(): an open socket refuses every call but close()."""
+        with self.lock:
+            if self.owner not in GONE:
+                self.set_owner(SHUT)
+
+    def adopt(self) -> None:
+        """Make the calling thread the owner; see Socket.adopt()."""
+        with self.lock:
+            if self.owner == SHUT:
+                return  # nothing to own: every call but close() raises ContextTerminated
+            if self.owner in GONE:
+                self.refuse("adopt")
+            if lib.zmqffi_socket_busy(self.cstate):
+                raise LifecycleError(0, f"adopt: the {self.describe()} is in a call in "
+                                        f"{thread_label(self.owner)}")
+            self.set_owner(get_ident())
+
+    def close(self, linger: int | None, closed: int = CLOSED) -> None:
+        """Close the libzmq socket, once, whoever calls (the owner, Context.destroy(),
+        garbage collection); safe from any thread once the owner is out of libzmq.
+        ``closed`` is the owner it leaves: CLOSED, or DESTROYED for destroy()."""
+        with self.lock:
+            if self.owner in GONE:
+                if self.owner == FORKED:
+                    self.set_owner(CLOSED)
+                return
+            if linger is not None:  # a bad one must not leave the socket half closed
+                int_arg(linger, "close() linger")
+            by_owner = self.owner == get_ident()
+            self.set_owner(closed)  # from here, every new call is refused
+            deadline = time.monotonic() + 10.0
+            # a call in another thread; shutdown() makes it return
+            while lib.zmqffi_socket_busy(self.cstate):
+                if time.monotonic() > deadline:
+                    raise LifecycleError(0, f"{self.describe()} is still in a call in "
+                                            "another thread; cannot close it")
+                time.sleep(0.001)
+            if linger is not None:
+                lib.zmq_setsockopt(self.zmq_socket, lib.ZMQ_LINGER,
+                                   ffi.new("int *", linger), ffi.sizeof("int"))
+            lib.zmq_close(self.zmq_socket)
+            if by_owner:  # release a held frame now; from another thread, the owner may
+                lib.zmqffi_msg_reset(self.held_msg)  # still read it: then at collection
         self.context._forget(self)
+
+    def after_fork_in_child(self) -> None:
+        """In a fork()'s child: the socket is the parent's. A parent thread may have
+        held the lock at the fork; no thread of the child will release it."""
+        self.lock = threading.RLock()
+        with self.lock:
+            self.set_owner(FORKED)
+        # the parent's frame, if one is held: never release it here (its content may
+        # be shared with the parent's libzmq state), just forget it
+        lib.zmq_msg_init(self.held_msg)
 
 
 class Batch:

@@ -10,9 +10,10 @@ import warnings
 import weakref
 from typing import Any
 
-from zmqffi._state import CLOSED, FORKED, SHUT, SocketState, creation_site
+from zmqffi._state import DESTROYED, SocketState, creation_site
 from zmqffi._zmq import ffi, lib
 from zmqffi.draft import socket_class
+from zmqffi.constants import SOCKET_TYPE_NAMES
 from zmqffi.errors import LifecycleError, raise_errno
 from zmqffi.message import release_lent
 from zmqffi.socket import Socket
@@ -59,6 +60,11 @@ class Context:
         global _live_ref
         self._closed = True  # until set up: __del__ must do nothing
         self._forked = False
+        # Held by term(), shutdown(), destroy() and socket creation: ending happens once,
+        # whoever calls, and no socket is made while the context is being destroyed
+        # (destroy would miss it, and terminating would wait for it forever).
+        # Reentrant: garbage collection may run a Socket's __del__ in a holding thread.
+        self._lock = threading.RLock()
         check_io_threads(int_arg(io_threads, "io_threads"), "io_threads")
         site = creation_site()
         with _live_lock:
@@ -110,8 +116,15 @@ class Context:
             raise LifecycleError(lib.ETERM, f"{what}: the Context is terminated")
         return self._handle
 
-    def _remember(self, state: SocketState) -> None:
-        self._sockets[state] = None
+    def _add_socket(self, socket_type: int) -> SocketState:
+        """A new libzmq socket and its state, known to this context (Socket.__init__)."""
+        with self._lock:
+            zmq_socket = lib.zmq_socket(self._open("socket"), socket_type)
+            if zmq_socket == ffi.NULL:
+                raise_errno(f"socket({SOCKET_TYPE_NAMES.get(socket_type, socket_type)})")
+            state = SocketState(self, zmq_socket, socket_type)
+            self._sockets[state] = None
+            return state
 
     def _forget(self, state: SocketState) -> None:
         self._sockets.pop(state, None)
@@ -145,19 +158,20 @@ class Context:
 
     def term(self) -> None:
         """Terminate. Refuses (LifecycleError, nothing changed) while sockets are open:
-        zmq_ctx_term would wait for them forever. Idempotent."""
-        if self._closed:
-            return
-        if self._forked:
-            self._closed = True
-            return
-        if self._sockets:
-            listing = "\n".join(f"  - {state.describe()}, created at {state.site}"
-                                for state in self._sockets)
-            raise LifecycleError(
-                0, f"term() with {len(self._sockets)} socket(s) still open; close them "
-                   f"first (or use destroy()):\n{listing}")
-        self._terminate()
+        zmq_ctx_term would wait for them forever. Idempotent; from any thread."""
+        with self._lock:
+            if self._closed:
+                return
+            if self._forked:
+                self._closed = True
+                return
+            if self._sockets:
+                listing = "\n".join(f"  - {state.describe()}, created at {state.site}"
+                                    for state in list(self._sockets))
+                raise LifecycleError(
+                    0, f"term() with {len(self._sockets)} socket(s) still open; close "
+                       f"them first (or use destroy()):\n{listing}")
+            self._terminate()
 
     def _terminate(self) -> None:
         global _live_ref
@@ -174,27 +188,30 @@ class Context:
     def shutdown(self) -> None:
         """From any thread: every blocked call on this context's sockets returns with
         ContextTerminated, and so does every later call but close()."""
-        if self._closed or self._forked:
-            return
-        lib.zmq_ctx_shutdown(self._handle)
-        for state in list(self._sockets):
-            if state.owner not in (CLOSED, FORKED):
-                state.set_owner(SHUT)
+        with self._lock:
+            if self._closed or self._forked:
+                return
+            lib.zmq_ctx_shutdown(self._handle)
+            for state in list(self._sockets):
+                state.mark_shut()
 
     def destroy(self, linger: int | None = None) -> None:
         """Shut down, close every open socket (with ``linger`` if given), terminate.
-        Callable from any thread."""
-        if self._closed:
-            return
-        if self._forked:
-            self._closed = True
-            return
+        From any thread; when several call it at once, one does the work and the
+        others wait for it. The owner of a socket closed here gets ContextTerminated
+        from its next call (or the call it is blocked in)."""
         if linger is not None:  # a bad one must not leave the context half destroyed
             int_arg(linger, "destroy() linger")
-        lib.zmq_ctx_shutdown(self._handle)
-        for state in list(self._sockets):
-            state.close(linger)
-        self._terminate()
+        with self._lock:
+            if self._closed:
+                return
+            if self._forked:
+                self._closed = True
+                return
+            lib.zmq_ctx_shutdown(self._handle)
+            for state in list(self._sockets):
+                state.close(linger, DESTROYED)
+            self._terminate()
 
     def __enter__(self) -> Context:
         return self
@@ -215,17 +232,16 @@ class Context:
 
 
 def _after_fork_in_child() -> None:
-    """The child must never touch the parent's libzmq state: mark it all dead."""
+    """The child must never touch the parent's libzmq state: mark it all dead. Locks a
+    parent thread held at the fork would never be released here: make new ones."""
     global _live_ref, _live_lock
     _live_lock = threading.RLock()
     ctx, _live_ref = _live(), None
     if ctx is not None:
         ctx._forked = True
-        for state in ctx._sockets:
-            state.set_owner(FORKED)
-            # the parent's frame, if one is held: never release it here (its content
-            # may be shared with the parent's libzmq state), just forget it
-            lib.zmq_msg_init(state.held_msg)
+        ctx._lock = threading.RLock()
+        for state in list(ctx._sockets):
+            state.after_fork_in_child()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -12,7 +12,6 @@ Memory rules kept here:
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from typing import Any
 
@@ -24,17 +23,22 @@ __all__ = ["Message"]
 
 EFAULT = 14
 
-# ticket -> the Python objects libzmq is reading from (kept alive until released)
+# ticket -> the Python objects libzmq is reading from (kept alive until released). A
+# ticket is the id() of the cffi object that pins the buffer: unique while it is lent,
+# and taken without a shared counter (threads may lend at once, without a GIL too).
 _lent: dict[int, Any] = {}
-_tickets = itertools.count(1)
-_drain_out = ffi.new("uintptr_t[]", 256)
+DRAIN_MAX = 256
+
+lib.zmqffi_init()  # the release record's fork handlers
 
 
 def release_lent() -> None:
-    """Drop our references to the buffers libzmq has finished with."""
+    """Drop our references to the buffers libzmq has finished with. Each drain has its
+    own buffer: the call releases the GIL, and another thread may drain meanwhile."""
     while lib.zmqffi_released_pending:
-        for i in range(lib.zmqffi_drain_released(_drain_out, 256)):
-            _lent.pop(_drain_out[i], None)
+        out = ffi.new("uintptr_t[]", DRAIN_MAX)
+        for i in range(lib.zmqffi_drain_released(out, DRAIN_MAX)):
+            _lent.pop(out[i], None)
 
 
 def pin(data: Any) -> tuple[Any, int]:
@@ -43,7 +47,7 @@ def pin(data: Any) -> tuple[Any, int]:
     if lib.zmqffi_released_pending:  # (a variable: reading it calls nothing)
         release_lent()
     pinned = bytes_like(data)
-    ticket = next(_tickets)
+    ticket = id(pinned)
     _lent[ticket] = pinned
     return pinned, ticket
 

@@ -41,7 +41,7 @@ def stop_monitor(monitored: SocketState, endpoint: str) -> Callable[[], None]:
 
     def stop() -> None:
         if monitored.monitoring == endpoint and get_ident() == monitored.owner:
-            lib.zmq_socket_monitor(monitored.zmq_socket, ffi.NULL, 0)
+            lib.zmqffi_socket_monitor(monitored.cstate, ffi.NULL, 0)
             monitored.monitoring = None
 
     return stop

@@ -7,7 +7,7 @@ import time
 from typing import Any, Union
 
 from zmqffi._zmq import ffi, lib
-from zmqffi._state import get_ident
+from zmqffi._state import NOT_OWNER, SocketState, get_ident
 from zmqffi.errors import raise_errno
 from zmqffi.socket import Socket
 from zmqffi.validation import int_arg
@@ -32,7 +32,8 @@ class Poller:
 
     def __init__(self) -> None:
         self._registered: dict[Any, int] = {}  # object -> flags, in registration order
-        self._items: Any = None  # zmq_pollitem_t[], rebuilt after a change
+        # (zmq_pollitem_t[], zmqffi_socket *[], their states), rebuilt after a change
+        self._items: tuple[Any, Any, list[SocketState]] | None = None
 
     def register(self, obj: Pollable, flags: int = lib.ZMQ_POLLIN) -> None:
         """Watch ``obj`` for ``flags``; flags 0 unregisters, like pyzmq (and, like
@@ -57,16 +58,21 @@ class Poller:
             raise KeyError(f"{obj!r} is not registered with this Poller")
         self._items = None
 
-    def _build(self) -> Any:
+    def _build(self) -> tuple[Any, Any, list[SocketState]]:
+        """The zmq_pollitem_t array, and the sockets' C states that zmqffi_poll enters
+        (checks and counts) around zmq_poll."""
         items = ffi.new("zmq_pollitem_t[]", len(self._registered))
+        states = []
         for item, (obj, flags) in zip(items, self._registered.items()):
             if isinstance(obj, Socket):
+                states.append(obj._state)
                 item.socket = obj._state.zmq_socket
             else:
                 item.fd = _fd_of(obj)
             item.events = flags
-        self._items = items
-        return items
+        cstates = ffi.new("zmqffi_socket *[]", [state.cstate for state in states])
+        self._items = items, cstates, states
+        return self._items
 
     def poll(self, timeout: float | None = None) -> list[tuple[Pollable, int]]:
         """Wait up to ``timeout`` milliseconds (None: forever) and return the
@@ -82,27 +88,19 @@ class Poller:
             deadline = None
         else:
             deadline = time.monotonic() + timeout / 1000.0
-        states = [obj._state for obj in self._registered if isinstance(obj, Socket)]
-        counted = 0  # (no signal handler runs between a count and this one: no call)
-        try:
-            for state in states:
-                state.busy += 1
-                counted += 1
-            for state in states:
-                if get_ident() != state.owner:
-                    state.refuse("poll")
-            items = self._items if self._items is not None else self._build()
-            while True:
-                wait = -1 if deadline is None else \
-                    max(0, int((deadline - time.monotonic()) * 1000))
-                count = lib.zmq_poll(items, len(items), wait)
-                if count >= 0:
-                    break
-                if ffi.errno != _errno.EINTR:  # on EINTR, the loop lets handlers run
-                    raise_errno("poll")
-        finally:
-            for state in states[:counted]:
-                state.busy -= 1
+        items, cstates, states = self._items or self._build()
+        while True:
+            wait = -1 if deadline is None else \
+                max(0, int((deadline - time.monotonic()) * 1000))
+            count = lib.zmqffi_poll(cstates, len(states), items, len(items), wait)
+            if count >= 0:
+                break
+            if count == NOT_OWNER:
+                for state in states:
+                    if get_ident() != state.owner:
+                        state.refuse("poll")
+            elif ffi.errno != _errno.EINTR:  # on EINTR, the loop lets handlers run
+                raise_errno("poll")
         if count == 0:
             return []
         return [(obj, item.revents)

@@ -16,11 +16,10 @@ from array import array
 from struct import unpack_from
 from typing import TYPE_CHECKING, Any, Iterable
 
-from zmqffi._state import (BATCH_BYTES, BATCH_FRAMES, CLOSED, EINTR, FORKED, NOT_OWNER,
-                           SHUT, Batch, SocketState, get_ident, thread_label)
+from zmqffi._state import (BATCH_BYTES, BATCH_FRAMES, CLOSED, DESTROYED, EINTR, GONE,
+                           NOT_OWNER, SHUT, Batch, SocketState, get_ident)
 from zmqffi._zmq import ffi, lib
-from zmqffi.constants import SOCKET_TYPE_NAMES
-from zmqffi.errors import LifecycleError, raise_errno
+from zmqffi.errors import LifecycleError
 from zmqffi.message import Message, lend_failed, new_msg, pin, release_msg, release_spent
 from zmqffi.monitor import monitor_endpoint, stop_monitor
 from zmqffi.options import c_buffer, c_value, py_value
@@ -66,17 +65,13 @@ class Socket:
             raise TypeError("a DGRAM socket needs its own class (a plain Socket's send "
                             "would abort the process): make it with ctx.socket()")
         self.context = context
-        zmq_socket = lib.zmq_socket(context._open("socket"), socket_type)
-        if zmq_socket == ffi.NULL:
-            raise_errno(f"socket({SOCKET_TYPE_NAMES.get(socket_type, socket_type)})")
-        self._state = SocketState(context, zmq_socket, socket_type)
-        context._remember(self._state)
+        self._state = context._add_socket(socket_type)
 
     # --- lifecycle -------------------------------------------------------------------
 
     @property
     def closed(self) -> bool:
-        return self._state.owner == CLOSED
+        return self._state.owner in (CLOSED, DESTROYED)
 
     @property
     def type(self) -> int:
@@ -93,11 +88,12 @@ class Socket:
     def close(self, linger: int | None = None) -> None:
         """Close the socket (with ``linger`` ms if given). Idempotent."""
         c = self._state
-        if c.owner in (CLOSED, FORKED):
-            c.set_owner(CLOSED)
+        owner = c.owner
+        if owner in GONE:
+            c.close(linger)  # (a FORKED socket becomes CLOSED; nothing else happens)
             return
-        if get_ident() != c.owner:
-            if c.owner != SHUT:  # after shutdown, from any thread
+        if get_ident() != owner:
+            if owner != SHUT:  # after shutdown, from any thread
                 c.refuse("close")
         elif c.before_close is not None:
             c.before_close()
@@ -105,15 +101,7 @@ class Socket:
 
     def adopt(self) -> None:
         """Make the calling thread the owner (after a hand-over through a queue)."""
-        c = self._state
-        if c.owner == SHUT:
-            return  # nothing to own: every call but close() raises ContextTerminated
-        if c.owner in (CLOSED, FORKED):
-            c.refuse("adopt")
-        if c.busy or lib.zmqffi_socket_busy(c.cstate):
-            raise LifecycleError(0, f"adopt: the {c.describe()} is in a call in "
-                                    f"{thread_label(c.owner)}")
-        c.set_owner(get_ident())
+        self._state.adopt()
 
     def __enter__(self) -> Socket:
         return self
@@ -125,7 +113,7 @@ class Socket:
 
     def __del__(self) -> None:
         c = getattr(self, "_state", None)
-        if c is None or c.owner in (CLOSED, FORKED):
+        if c is None or c.owner in GONE:
             return
         try:  # close even where warnings are errors (-W error::ResourceWarning)
             warnings.warn(f"unclosed {self!r} (created at {c.site})", ResourceWarning,
@@ -135,7 +123,7 @@ class Socket:
 
     def __repr__(self) -> str:
         c = self._state
-        closed = " closed" if c.owner == CLOSED else ""
+        closed = " closed" if c.owner in (CLOSED, DESTROYED) else ""
         return f"<zmqffi.Socket {c.describe()}{closed}>"
 
     # --- endpoints -------------------------------------------------------------------
@@ -145,20 +133,20 @@ class Socket:
         self._state.call(what, fn, endpoint.encode(), failed=f"{what}({endpoint!r})")
 
     def bind(self, endpoint: str) -> None:
-        self._endpoint_call(lib.zmq_bind, "bind", endpoint)
+        self._endpoint_call(lib.zmqffi_bind, "bind", endpoint)
         self._state.endpoints.append(self.last_endpoint or endpoint)
 
     def connect(self, endpoint: str) -> None:
-        self._endpoint_call(lib.zmq_connect, "connect", endpoint)
+        self._endpoint_call(lib.zmqffi_connect, "connect", endpoint)
         self._state.endpoints.append(endpoint)
 
     def unbind(self, endpoint: str) -> None:
-        self._endpoint_call(lib.zmq_unbind, "unbind", endpoint)
+        self._endpoint_call(lib.zmqffi_unbind, "unbind", endpoint)
         if endpoint in self._state.endpoints:
             self._state.endpoints.remove(endpoint)
 
     def disconnect(self, endpoint: str) -> None:
-        self._endpoint_call(lib.zmq_disconnect, "disconnect", endpoint)
+        self._endpoint_call(lib.zmqffi_disconnect, "disconnect", endpoint)
         if endpoint in self._state.endpoints:
             self._state.endpoints.remove(endpoint)
 
@@ -412,13 +400,13 @@ class Socket:
     def setsockopt(self, option: int, value: Any) -> None:
         """Set a socket option; ``value`` has the option's type (int, bytes or str)."""
         name, value, raw, size = c_value(option, value)
-        self._state.call(f"setsockopt({name})", lib.zmq_setsockopt, option, raw, size,
+        self._state.call(f"setsockopt({name})", lib.zmqffi_setsockopt, option, raw, size,
                          failed=f"setsockopt({name}, {value!r})")
 
     def getsockopt(self, option: int) -> int | bytes | str:
         """Read a socket option, as its C type: int, bytes (keys as Z85) or str."""
         name, kind, raw, size = c_buffer(option)
-        self._state.call(f"getsockopt({name})", lib.zmq_getsockopt, option, raw, size)
+        self._state.call(f"getsockopt({name})", lib.zmqffi_getsockopt, option, raw, size)
         return py_value(kind, raw, size)
 
     set = setsockopt
@@ -433,7 +421,7 @@ class Socket:
                             f"not {type(endpoint).__name__}")
         int_arg(events, "monitor() events")
         addr = ffi.NULL if endpoint is None else endpoint.encode()
-        self._state.call("monitor", lib.zmq_socket_monitor, addr, events,
+        self._state.call("monitor", lib.zmqffi_socket_monitor, addr, events,
                          failed=f"monitor({endpoint!r})")
         self._state.monitoring = endpoint
 
