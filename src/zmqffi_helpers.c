@@ -29,6 +29,7 @@ static uintptr_t *zmqffi_released = NULL;
 static size_t zmqffi_released_count = 0, zmqffi_released_capacity = 0;
 static size_t zmqffi_released_pending = 0;
 static int zmqffi_initialised = 0;
+static int zmqffi_release_lock_held = 0;
 
 /* libzmq's free callback: runs in an I/O thread, so it takes no GIL, only our lock. */
 static void zmqffi_record_release(void *data, void *hint)
@@ -406,7 +407,9 @@ static void zmqffi_hold_release_lock(int ms)
     pause.tv_sec = ms / 1000;
     pause.tv_nsec = (long) (ms % 1000) * 1000000L;
     pthread_mutex_lock(&zmqffi_released_lock);
+    __atomic_store_n(&zmqffi_release_lock_held, 1, __ATOMIC_SEQ_CST);
     nanosleep(&pause, NULL);
+    __atomic_store_n(&zmqffi_release_lock_held, 0, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&zmqffi_released_lock);
 }
 

@@ -135,6 +135,8 @@ static void zmqffi_init(void);
 /* For the fork test: hold the release record's lock for `ms` milliseconds, as
    libzmq's I/O thread does briefly when it releases a lent buffer. */
 static void zmqffi_hold_release_lock(int ms);
+/* 1 while zmqffi_hold_release_lock holds the lock. */
+static int zmqffi_release_lock_held;
 
 /* JSON describing where libzmq came from and what zmq.h declares (the text is
    generated at build time into zmqffi_build_info.h). */

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import threading
 import time
 import traceback
 import warnings
@@ -144,3 +145,25 @@ def test_fork_child_close_term_destroy_and_gc_do_nothing_silently() -> None:
 @fork_warning
 def test_fork_without_a_context_then_child_makes_its_own() -> None:
     in_child(exchange_in_a_new_context)
+
+
+@fork_warning
+def test_fork_while_a_thread_holds_the_release_lock_leaves_the_child_a_free_one() -> None:
+    # libzmq's I/O thread holds the lock of the record of released lent buffers while
+    # it records one; a fork() at that moment copied a held lock into the child, whose
+    # first drain (the first lent send) then waited forever. The fork handlers take
+    # the lock around fork(). Here a thread holds it for a while, as the I/O thread
+    # does briefly; the fork happens in the middle.
+    lib = zmqffi.lib
+    holder = threading.Thread(target=lib.zmqffi_hold_release_lock, args=(500,))
+    holder.start()  # (the cffi call releases the GIL while it holds the lock)
+    deadline = time.monotonic() + SLOW_WAIT
+    while not lib.zmqffi_release_lock_held:  # reading the variable calls nothing
+        assert time.monotonic() < deadline, "the holder never took the lock"
+        time.sleep(0.001)  # polling a state, bounded by the deadline
+    try:
+        # drains (takes the lock) in the child: must not wait for the parent's thread
+        in_child(lambda: lib.zmqffi_drain_released(
+            zmqffi.ffi.new("uintptr_t[]", 1), 1) and None, timeout=10)
+    finally:
+        holder.join(SLOW_WAIT)
