@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from zmqffi import _constants
 from zmqffi._constants import *  # noqa: F403 (zmq.h's constants: PUSH, SNDHWM, ...)
+from zmqffi._version import __version__
 from zmqffi._zmq import ffi, lib
 from zmqffi.constants import build_info
 from zmqffi.context import Context
@@ -20,8 +21,6 @@ from zmqffi.poll import Poller
 from zmqffi.security import curve_keypair, curve_public, z85_decode, z85_encode
 from zmqffi.monitor import MonitorEvent, recv_monitor_message
 from zmqffi.socket import Socket
-
-__version__ = "0.1.0"
 
 
 def zmq_version_info() -> tuple[int, int, int]:
