@@ -55,7 +55,9 @@ class Context:
     """The container of a process's sockets. ZeroMQ wants one per process: a second
     ``Context()`` while one is live raises LifecycleError; use ``Context.instance()``."""
 
-    _site: str  # where it was created: declared here, as __init__ reads another's first
+    # where it was created; declared for type checkers, as __init__ reads the live
+    # Context's before it sets its own
+    _site: str
 
     def __init__(self, io_threads: int = 1) -> None:
         global _live_ref
