@@ -8,8 +8,11 @@ the context is terminated, one thread per socket.
 
 from __future__ import annotations
 
+from zmqffi import _constants
+from zmqffi._constants import *  # noqa: F403 (zmq.h's constants: PUSH, SNDHWM, ...)
+from zmqffi._version import __version__
 from zmqffi._zmq import ffi, lib
-from zmqffi.constants import build_info, constants
+from zmqffi.constants import build_info
 from zmqffi.context import Context
 from zmqffi.devices import proxy, proxy_steerable
 from zmqffi.errors import Again, ContextTerminated, LifecycleError, ZMQError
@@ -18,16 +21,6 @@ from zmqffi.poll import Poller
 from zmqffi.security import curve_keypair, curve_public, z85_decode, z85_encode
 from zmqffi.monitor import MonitorEvent, recv_monitor_message
 from zmqffi.socket import Socket
-
-__version__ = "0.1.0"
-
-globals().update(constants)
-
-
-def __getattr__(name: str) -> int:
-    # Only reached for names not set above; typed so that checkers accept
-    # zmqffi.PUSH and friends, which are set from zmq.h at import.
-    raise AttributeError(f"module 'zmqffi' has no attribute {name!r}")
 
 
 def zmq_version_info() -> tuple[int, int, int]:
@@ -54,5 +47,6 @@ __all__ = [
     "proxy_steerable", "ZMQError", "Again", "ContextTerminated", "LifecycleError",
     "curve_keypair", "curve_public", "z85_encode", "z85_decode", "MonitorEvent",
     "recv_monitor_message", "zmq_version", "zmq_version_info", "has", "__version__",
-    *constants,
 ]
+# (the form type checkers follow: they read the names from _constants.pyi)
+__all__ += _constants.__all__

@@ -55,7 +55,14 @@ from zmqffi.errors import LifecycleError, raise_errno
 from zmqffi.validation import int_arg
 
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from zmqffi.context import Context
+
+    class CBuffer(Protocol):
+        """An ``ffi.buffer()`` over C memory, as used here: a slice is a bytes copy."""
+
+        def __getitem__(self, index: slice, /) -> bytes: ...
 
 get_ident = threading.get_ident
 EINTR = _errno.EINTR
@@ -108,7 +115,8 @@ class SocketState:
             self.set_owner(get_ident())
         # recv()'s message, reused for every frame: the last frame received is held here
         self.held_msg = ffi.addressof(self.cstate, "msg")
-        self.small = ffi.buffer(self.cstate.small)  # recv() copies small frames out here
+        # recv() copies small frames out here
+        self.small: CBuffer = ffi.buffer(self.cstate.small)
         self.type = socket_type
         self.site = creation_site()
         self.endpoints: list[str] = []

@@ -56,6 +56,10 @@ class Context:
     """The container of a process's sockets. ZeroMQ wants one per process: a second
     ``Context()`` while one is live raises LifecycleError; use ``Context.instance()``."""
 
+    # where it was created; declared for type checkers, as __init__ reads the live
+    # Context's before it sets its own
+    _site: str
+
     def __init__(self, io_threads: int = 1) -> None:
         global _live_ref
         self._closed = True  # until set up: __del__ must do nothing
@@ -141,7 +145,7 @@ class Context:
 
     def get(self, option: int) -> int:
         int_arg(option, "Context.get() option")
-        value = lib.zmq_ctx_get(self._open("get"), option)
+        value: int = lib.zmq_ctx_get(self._open("get"), option)
         if value < 0:
             raise_errno(f"Context.get({option})")
         return value
@@ -226,7 +230,8 @@ class Context:
         if getattr(self, "_closed", True) or self._forked:
             return
         try:  # clean up even where warnings are errors (-W error::ResourceWarning)
-            warnings.warn(f"unterminated {self!r}", ResourceWarning, source=self)
+            warnings.warn(f"unterminated {self!r}", ResourceWarning, stacklevel=1,
+                          source=self)
         finally:
             self.destroy(linger=0)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import errno as _errno
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from zmqffi._zmq import ffi, lib
 from zmqffi.errors import Again

@@ -11,7 +11,8 @@ __all__ = ["ZMQError", "Again", "ContextTerminated", "LifecycleError", "raise_er
 
 
 def strerror(errnum: int) -> str:
-    return ffi.string(lib.zmq_strerror(errnum)).decode("utf-8", "replace")
+    text: bytes = ffi.string(lib.zmq_strerror(errnum))
+    return text.decode("utf-8", "replace")
 
 
 class ZMQError(Exception):

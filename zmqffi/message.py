@@ -183,7 +183,8 @@ class Message:
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):
             try:  # free even where warnings are errors (-W error::ResourceWarning)
-                warnings.warn(f"unclosed {self!r}", ResourceWarning, source=self)
+                warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=1,
+                              source=self)
             finally:
                 self.close()
 
@@ -197,14 +198,15 @@ class Message:
     def __len__(self) -> int:
         size = self._size
         if size < 0:  # closed (raises), or not known without asking libzmq
-            return lib.zmq_msg_size(self._open())
+            size = lib.zmq_msg_size(self._open())
         return size
 
     @property
     def bytes(self) -> bytes:
         """A copy of the content."""
         msg = self._open()
-        return ffi.unpack(ffi.cast("char *", lib.zmq_msg_data(msg)), len(self))
+        content: bytes = ffi.unpack(ffi.cast("char *", lib.zmq_msg_data(msg)), len(self))
+        return content
 
     @property
     def buffer(self) -> memoryview:
@@ -224,7 +226,7 @@ class Message:
 
     def get(self, property: int) -> int:
         int_arg(property, "Message.get() property")
-        value = lib.zmq_msg_get(self._open(), property)
+        value: int = lib.zmq_msg_get(self._open(), property)
         if value < 0:
             raise_errno(f"Message.get({property})")
         return value
@@ -236,7 +238,8 @@ class Message:
         value = lib.zmq_msg_gets(self._open(), name.encode())
         if value == ffi.NULL:
             raise_errno(f"Message.gets({name!r})")
-        return ffi.string(value).decode("utf-8", "replace")
+        text: bytes = ffi.string(value)
+        return text.decode("utf-8", "replace")
 
     @property
     def handle(self) -> Any:
@@ -257,7 +260,7 @@ class Message:
         """
         msg = self._open()
         if self._viewed is None:
-            rc = lib.zmqffi_msg_send(cstate, msg, flags)
+            rc: int = lib.zmqffi_msg_send(cstate, msg, flags)
         else:
             rc = self._send_viewed(cstate, msg, flags)
         if rc == 0:  # libzmq left the zmq_msg_t empty
@@ -270,7 +273,7 @@ class Message:
         int_arg(flags, "send() flags")  # before the copy, which a bad one would leak
         out = new_msg()
         lib.zmq_msg_copy(out, msg)
-        rc = lib.zmqffi_msg_send(cstate, out, flags)
+        rc: int = lib.zmqffi_msg_send(cstate, out, flags)
         if rc:
             errnum = ffi.errno
             release_msg(out)

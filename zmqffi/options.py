@@ -95,8 +95,10 @@ def py_value(kind: str, raw: Any, size: Any) -> int | bytes | str:
     """The value that zmq_getsockopt wrote into c_buffer()'s buffer: int, bytes (keys
     as Z85) or str."""
     if kind in (STR, KEY):
-        text = ffi.string(raw, size[0])
+        text: bytes = ffi.string(raw, size[0])
         return text.decode() if kind == STR else text
     if kind == BYTES:
-        return ffi.unpack(raw, size[0])
-    return raw[0]
+        data: bytes = ffi.unpack(raw, size[0])
+        return data
+    number: int = raw[0]
+    return number

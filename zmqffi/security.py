@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Union
-
 from zmqffi._zmq import ffi, lib
 from zmqffi.errors import raise_errno
 from zmqffi.validation import bytes_like
@@ -19,7 +17,7 @@ def curve_keypair() -> tuple[bytes, bytes]:
     return ffi.string(public), ffi.string(secret)
 
 
-def curve_public(secret: Union[bytes, str]) -> bytes:
+def curve_public(secret: bytes | str) -> bytes:
     """The Z85 public key for a Z85 secret key (40 characters)."""
     if isinstance(secret, str):
         secret = secret.encode("ascii")
@@ -30,7 +28,8 @@ def curve_public(secret: Union[bytes, str]) -> bytes:
     public = ffi.new("char[41]")
     if lib.zmq_curve_public(public, secret) != 0:
         raise_errno("curve_public")
-    return ffi.string(public)
+    key: bytes = ffi.string(public)
+    return key
 
 
 def z85_encode(data: bytes) -> bytes:
@@ -42,10 +41,11 @@ def z85_encode(data: bytes) -> bytes:
     out = ffi.new("char[]", len(src) * 5 // 4 + 1)
     if lib.zmq_z85_encode(out, ffi.cast("uint8_t *", src), len(src)) == ffi.NULL:
         raise_errno("z85_encode")
-    return ffi.string(out)
+    encoded: bytes = ffi.string(out)
+    return encoded
 
 
-def z85_decode(text: Union[bytes, str]) -> bytes:
+def z85_decode(text: bytes | str) -> bytes:
     """Decode Z85 ``text`` (str or bytes), whose length must be a multiple of 5."""
     if isinstance(text, str):
         try:
@@ -64,4 +64,5 @@ def z85_decode(text: Union[bytes, str]) -> bytes:
     out = ffi.new("uint8_t[]", len(text) * 4 // 5 or 1)
     if lib.zmq_z85_decode(out, text) == ffi.NULL:
         raise ValueError(f"z85_decode(): not valid Z85: {text[:45]!r}")
-    return ffi.unpack(ffi.cast("char *", out), len(text) * 4 // 5)
+    decoded: bytes = ffi.unpack(ffi.cast("char *", out), len(text) * 4 // 5)
+    return decoded

@@ -14,7 +14,7 @@ import errno as _errno
 import warnings
 from array import array
 from struct import unpack_from
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from zmqffi._state import (BATCH_BYTES, BATCH_FRAMES, CLOSED, DESTROYED, EINTR, GONE,
                            NOT_OWNER, SHUT, Batch, SocketState, get_ident)
@@ -26,6 +26,7 @@ from zmqffi.options import c_buffer, c_value, py_value
 from zmqffi.validation import bytes_like, check_endpoint, check_socket_type, int_arg
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from zmqffi.context import Context
 
 __all__ = ["Socket"]
@@ -117,7 +118,7 @@ class Socket:
             return
         try:  # close even where warnings are errors (-W error::ResourceWarning)
             warnings.warn(f"unclosed {self!r} (created at {c.site})", ResourceWarning,
-                          source=self)
+                          stacklevel=1, source=self)
         finally:
             c.close(linger=0)
 
@@ -267,7 +268,7 @@ class Socket:
     def _held(self, c: SocketState, size: int) -> bytes:
         """A copy of the frame of ``size`` bytes in the socket's reused message."""
         cstate = c.cstate  # (its data and more fields: read without a call)
-        data = ffi.buffer(cstate.data, size)[:]
+        data: bytes = ffi.buffer(cstate.data, size)[:]
         if size >= ZERO_COPY_MIN and not cstate.more:
             # don't hold a large frame (over inproc, maybe the sender's lent
             # buffer) until this socket's next recv: release it now
@@ -326,7 +327,7 @@ class Socket:
                             f"memoryview), not {type(buffer).__name__}") from None
         c = self._state
         try:
-            size = lib.zmqffi_recv_into(c.cstate, target, len(target), flags)
+            size: int = lib.zmqffi_recv_into(c.cstate, target, len(target), flags)
         except (TypeError, OverflowError):  # from cffi, before the C call
             int_arg(flags, "recv_into() flags")  # says what was wrong, if flags was
             raise

@@ -22,7 +22,7 @@ _C_RANGES = {
 }
 
 
-def int_arg(value: Any, what: str, ctype: str = "int") -> int:
+def int_arg(value: object, what: str, ctype: str = "int") -> int:
     """``value`` if it is an int that a C ``ctype`` holds, else a TypeError or
     ValueError naming ``what`` (instead of cffi's OverflowError or "an integer is
     required"). Check before anything is changed or allocated."""
