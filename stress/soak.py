@@ -26,7 +26,8 @@ import argparse
 import contextlib
 import sys
 import threading
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
+from collections.abc import Iterator
 
 import common
 

@@ -20,7 +20,8 @@ import time
 import warnings
 import weakref
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
+from collections.abc import Iterator
 
 import pytest
 

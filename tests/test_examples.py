@@ -18,7 +18,8 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import IO, Callable, Iterator, NamedTuple
+from typing import IO, Callable, NamedTuple
+from collections.abc import Iterator
 
 import pytest
 

@@ -10,7 +10,8 @@ import itertools
 import platform
 import weakref
 from collections import deque
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings

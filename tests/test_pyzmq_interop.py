@@ -5,7 +5,8 @@ other's libzmq."""
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import pytest
 

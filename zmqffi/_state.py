@@ -177,7 +177,7 @@ class SocketState:
         """``fn(self.cstate, *args)``, one of the C helpers that check the owner and
         count the call (zmqffi_setsockopt, zmqffi_bind, ...), retried on EINTR,
         raising on failure (saying ``failed``, default ``what``)."""
-        rc = fn(self.cstate, *args)
+        rc: int = fn(self.cstate, *args)
         while rc < 0:
             if rc == NOT_OWNER:
                 self.refuse(what)
