@@ -84,7 +84,7 @@ def check(bin_dir: Path, lib_dir: Path) -> None:
             raise RuntimeError(f"perf tool missing after build: {path}")
         if shutil.which("ldd"):
             out = subprocess.run(["ldd", str(path)], stdout=subprocess.PIPE, text=True).stdout
-            line = next((l for l in out.splitlines() if "libzmq" in l), "")
+            line = next((row for row in out.splitlines() if "libzmq" in row), "")
             if str(lib_dir) not in line:
                 raise RuntimeError(f"{tool} does not load the vendored libzmq: {line.strip()!r}")
 

@@ -60,10 +60,10 @@ def draw(files: list[Path], out: Path) -> Path:
     axes[0].set_ylabel("messages / s")
     handles, labels = axes[0].get_legend_handles_labels()
     h2, l2 = axes[1].get_legend_handles_labels()
-    for h, l in zip(h2, l2):
-        if l not in labels:
-            handles.append(h)
-            labels.append(l)
+    for handle, label in zip(h2, l2):
+        if label not in labels:
+            handles.append(handle)
+            labels.append(label)
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8)
     dates = ", ".join(sorted({d["meta"]["date"][:10] for d in runs}))
     fig.suptitle(f"zmqffi vs pyzmq vs libzmq perf tools — {dates}")

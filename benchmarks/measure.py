@@ -51,17 +51,20 @@ IMPL_MAX_SIZE = {"zmqffi-batch": KIB}
 # rows that have no latency loop at all (not even with --all-rows)
 THR_ONLY = {"zmqffi-batch"}
 DESCRIPTIONS = {
-    "c": "libzmq 4.3.4 perf tools (local_thr/remote_thr, inproc_thr, local_lat/remote_lat, inproc_lat)",
+    "c": "libzmq 4.3.4 perf tools (local_thr/remote_thr, inproc_thr, "
+         "local_lat/remote_lat, inproc_lat)",
     "pyzmq": "pyzmq send(bytes) / recv() -> bytes",
     "pyzmq-nocopy": "pyzmq send(copy=False) / recv(copy=False) -> Frame",
     "zmqffi": "zmqffi send(bytes) / recv() -> bytes",
     "zmqffi-recv_into": "zmqffi send(bytes) / recv_into(preallocated bytearray)",
-    "zmqffi-recv_msg": "zmqffi send(bytes) / recv_msg() -> Message (closed after use; REP echoes it)",
+    "zmqffi-recv_msg": "zmqffi send(bytes) / recv_msg() -> Message "
+                       "(closed after use; REP echoes it)",
     "zmqffi-zerocopy": "zmqffi send(Message(data, copy=False)) / recv_msg()",
     "zmqffi-batch": "zmqffi send_many(1000 frames per call) / recv_many() -> list of bytes "
                     "(each frame a message; loops in C)",
     "zmqffi-raw": "zmqffi.lib.zmq_send / zmq_recv on preallocated cffi buffers",
-    "zmqffi-raw_msg": "zmqffi.lib zmq_msg_init_size+zmq_msg_send / zmq_msg_recv (the C tools' calls)",
+    "zmqffi-raw_msg": "zmqffi.lib zmq_msg_init_size+zmq_msg_send / zmq_msg_recv "
+                      "(the C tools' calls)",
 }
 
 

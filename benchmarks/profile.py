@@ -208,9 +208,10 @@ def jit_summary(path: Path) -> str:
     if not path.exists():
         return ""
     keep = ("Tracing", "Backend", "TOTAL", "abort", "Total # of loops", "Total # of bridges")
-    lines = [l.strip() for l in path.read_text().splitlines() if l.strip().startswith(keep)]
-    lines = [l for l in lines if not (l.startswith("abort") and l.endswith("\t0"))]
-    return "PyPy JIT summary: " + "; ".join(" ".join(l.split()) for l in lines)
+    lines = [row.strip() for row in path.read_text().splitlines()
+             if row.strip().startswith(keep)]
+    lines = [row for row in lines if not (row.startswith("abort") and row.endswith("\t0"))]
+    return "PyPy JIT summary: " + "; ".join(" ".join(row.split()) for row in lines)
 
 
 def record_pypy(argv: list[str], base: Path, cpus: str | None) -> subprocess.Popen:
@@ -287,9 +288,10 @@ def main() -> None:
                           pin[-1] if pin else None)
         r_out, r_err = recv.communicate(timeout=600)
         send.communicate(timeout=600)
-        result = next((json.loads(l) for l in r_out.splitlines()
-                       if l.startswith("{") and "elapsed" in l), None)
-        rate = f"{count / result['elapsed']:,.0f} msg/s under the profiler" if result else r_err[-300:]
+        result = next((json.loads(row) for row in r_out.splitlines()
+                       if row.startswith("{") and "elapsed" in row), None)
+        rate = (f"{count / result['elapsed']:,.0f} msg/s under the profiler" if result
+                else r_err[-300:])
         report += [f"## {impl}, {size} B ({rate})", ""]
         for side, path in (("receiver", out_r), ("sender", out_s)):
             if not path.exists():

@@ -19,7 +19,7 @@ from common import ALL_IMPLS, RESULTS, fmt_rate, log
 def summarise(cells: list[dict]) -> None:
     """Add median, min, max, the warm-up median and vs_c, vs_pyzmq to every result."""
     for cell in cells:
-        for impl, r in cell["results"].items():
+        for r in cell["results"].values():
             vals = r["values"]
             r["median"] = statistics.median(vals) if vals else None
             r["min"] = min(vals) if vals else None
@@ -27,7 +27,7 @@ def summarise(cells: list[dict]) -> None:
             w = r["warmup_seconds"]
             r["warmup_median_seconds"] = statistics.median(w) if w else None
         med = {i: r["median"] for i, r in cell["results"].items()}
-        for impl, r in cell["results"].items():
+        for r in cell["results"].values():
             for ref in ("c", "pyzmq"):
                 key = f"vs_{ref}"
                 if r["median"] is None or not med.get(ref):

@@ -66,7 +66,7 @@ def check(data: dict) -> list[str]:
             if cell is None:
                 continue
             for ref, op, thr in per[family]:
-                def ok(x):
+                def ok(x, op=op, thr=thr):
                     return x is not None and (x >= thr if op == ">=" else x <= thr)
                 normal = ratio(cell, main_row, ref)
                 cands = [(ratio(cell, i, ref), i) for i in rows]

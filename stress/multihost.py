@@ -5,7 +5,8 @@ The ventilator and the sink (examples/ventilator.py, examples/sink.py) run in on
 namespace ("hub"), a worker (examples/worker.py) in each of two others, each worker
 reaching the hub through its own veth link:
 
-    [w1] 10.77.1.2 --veth-- 10.77.1.1 [hub: ventilator *:5557, sink *:5558] 10.77.2.1 --veth-- 10.77.2.2 [w2]
+    [w1] 10.77.1.2 --veth-- 10.77.1.1 [hub] 10.77.2.1 --veth-- 10.77.2.2 [w2]
+                                 hub: ventilator *:5557, sink *:5558
 
 Phases, each a full batch (the sink must receive one result per task; a role that
 dies of a signal counts as a crash):

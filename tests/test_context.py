@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable
 
 import pytest
 
@@ -195,7 +195,7 @@ def test_destroy_closes_open_sockets_with_the_given_linger(ctx: Context) -> None
     push.close()  # closing again does nothing
 
 
-Blocking = Tuple[Callable[[], Any], Callable[..., Any], List[zmqffi.Socket]]
+Blocking = tuple[Callable[[], Any], Callable[..., Any], list[zmqffi.Socket]]
 
 
 def block_in_recv(ctx: Context) -> Blocking:

@@ -181,8 +181,8 @@ def test_address_in_use_names_the_endpoint(ctx: Context, pair: tuple[Socket, Soc
     with ctx.socket(zmqffi.PAIR) as other:
         for taken in (tcp, "inproc://taken"):  # by another socket, and by itself
             for binder in (other, a):
-                fails(lambda: binder.bind(taken), ZMQError, repr(taken),
-                      errnum=errno.EADDRINUSE)
+                fails(lambda binder=binder, taken=taken: binder.bind(taken), ZMQError,
+                      repr(taken), errnum=errno.EADDRINUSE)
     exchange(a, b)
 
 

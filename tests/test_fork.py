@@ -124,7 +124,7 @@ def test_fork_child_close_term_destroy_and_gc_do_nothing_silently() -> None:
                 inherited_ctx.term()  # no LifecycleError: nothing here to refuse
                 inherited_ctx.destroy(linger=0)
             except BaseException as exc:
-                raise AssertionError(f"term/destroy in the child raised {exc!r}")
+                raise AssertionError(f"term/destroy in the child raised {exc!r}") from exc
             del inherited_ctx, push, pull
             kept.clear()  # the last references: the garbage collector finds them open
             for _ in range(3):

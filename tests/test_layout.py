@@ -133,7 +133,8 @@ def test_no_object_changes_its_class() -> None:
             elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
                 targets = [node.target]
             elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                  and node.func.id == "setattr" and len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
+                  and node.func.id == "setattr" and len(node.args) > 1
+                  and isinstance(node.args[1], ast.Constant)
                   and node.args[1].value == "__class__"):
                 found.append(f"{name}:{node.lineno}")
             for target in targets:

@@ -296,7 +296,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         msg.close()
         msg.close()
         with pytest.raises(LifecycleError):
-            msg.bytes
+            msg.bytes  # noqa: B018 - reading it is the check
 
     @precondition(lambda self: self.messages)
     @rule(i=st.integers(0, 5))
