@@ -6,8 +6,9 @@ exactly once.
 
 They are meant to bite on a free-threaded build (PYTHON_GIL=0), where the threads truly
 run at once, and they run everywhere: with the GIL, a short switch interval makes the
-threads interleave often enough to catch most races too. Real sockets, real threads,
-bounded waits; ZMQFFI_HAMMER_ROUNDS scales the rounds for long runs.
+threads interleave often enough to catch some of the same races (those whose window is
+a few bytecodes wide only now and then). Real sockets, real threads, bounded waits;
+ZMQFFI_HAMMER_ROUNDS scales the rounds for long runs.
 
 Most tests here make and end a Context per round (the process may have only one live
 at a time): every round ends its Context, even when it fails, so that a failure stays
@@ -81,8 +82,9 @@ def started(*threads: threading.Thread) -> list[threading.Thread]:
 
 def joined(threads: list[Racer], timeout: float = WAIT) -> None:
     """Join every thread, failing (not hanging) if one has not returned in time."""
+    deadline = time.monotonic() + timeout
     for thread in threads:
-        thread.join(timeout)
+        thread.join(max(0.0, deadline - time.monotonic()))
     stuck = [thread.name for thread in threads if thread.is_alive()]
     assert not stuck, f"still running after {timeout} s: {stuck}"
 
@@ -170,7 +172,6 @@ def test_foreign_threads_get_only_lifecycle_errors_while_the_owner_streams(
     done = threading.Event()
     wrong: list[str] = []  # "call: what happened", for a call not refused as it must be
     made: dict[str, int] = {}  # how often each call was made (all threads)
-
     passes = [0] * 4  # rounds of every call made, per intruder
 
     def intrude(n: int) -> None:
@@ -268,9 +269,7 @@ def test_sixteen_threads_creating_a_context_at_once() -> None:
                 assert all("already live" in str(r) for r in refused), refused
             finally:
                 for context in made:
-                    if context._sockets:
-                        context.destroy(linger=0)
-                    context.term()
+                    context.term()  # no socket was made in it
             assert not a_context_is_live()
     finally:
         stop.set()
@@ -310,7 +309,7 @@ def worker_endpoint(n: int) -> str:
 @pytest.mark.parametrize("destroyers", [3, 1], ids=["three-destroyers", "one-destroyer"])
 def test_several_threads_destroying_at_once_while_others_are_blocked(
         destroyers: int) -> None:
-    for round_ in range(ROUNDS):
+    for round_ in range(ROUNDS * 2):
         with round_context() as (ctx, sockets):
             ready = [threading.Event() for _ in range(4)]
             barrier = threading.Barrier(destroyers, timeout=WAIT)
@@ -405,9 +404,10 @@ def test_shutdown_term_destroy_racing() -> None:
             joined(workers)
             outcome = {t.name: described(t.error) for t in [*racers, *workers]}
             for racer in racers:
+                # term() refuses while sockets are open, and may look before destroy()
+                # closed them
                 allowed = (racer.name.startswith("term") and with_sockets
-                           and isinstance(racer.error, LifecycleError)
-                           and "still open" in str(racer.error))
+                           and isinstance(racer.error, LifecycleError))
                 assert racer.error is None or allowed, f"round {round_}: {outcome}"
             assert all(t.value == "ContextTerminated" for t in workers), (
                 f"round {round_}: {outcome}")
@@ -422,7 +422,7 @@ def test_shutdown_term_destroy_racing() -> None:
 @pytest.mark.parametrize("transport", ["inproc", "tcp"])
 def test_lent_buffers_from_many_threads_are_all_released(ctx: Context,
                                                          transport: str) -> None:
-    threads = 8
+    threads = 16  # the more threads drain the releases at once, the likelier a loss
     per_thread = ROUNDS * 2
     pull = make(ctx, zmqffi.PULL, RCVHWM=16)
     endpoint = bound(pull, {"inproc": "inproc://hammer-lent",
@@ -513,7 +513,7 @@ def sockets_collected_from_many_threads(threads: int, per_thread: int) -> None:
             collect(*dropped)
         assert not [t.error for t in churners if t.error], [t.error for t in churners]
         assert all(ref() is None for ref in dropped)
-        assert len(warned) == len(dropped), f"{len(warned)} warnings, {len(dropped)} dropped"
+        assert len(warned) == len(dropped), f"{len(warned)} warned, {len(dropped)} dropped"
         assert all("unclosed" in text for text in warned), warned[:3]
         open_states = set(ctx._sockets)
         assert open_states == {sink._state, *(sock._state for sock in kept)}, (
@@ -526,14 +526,14 @@ def sockets_collected_from_many_threads(threads: int, per_thread: int) -> None:
 # --- 7. close() racing destroy() ------------------------------------------------------
 
 def test_close_from_owner_racing_destroy() -> None:
-    for round_ in range(ROUNDS * 2):
+    for round_ in range(ROUNDS * 5):
         with round_context() as (ctx, sockets):
             ready = threading.Event()
             barrier = threading.Barrier(2, timeout=WAIT)
 
             def owner() -> None:
                 mine: list[Socket] = []
-                for n in range(4):  # each pair one more chance to meet destroy()
+                for n in range(8):  # each pair one more chance to meet destroy()
                     mine += pipe(ctx, f"inproc://hammer-close-{round_}-{n}")
                     mine[-2].send(b"queued")  # something for close to drop
                 sockets.extend(mine)
