@@ -25,7 +25,8 @@ import threading
 import time
 import weakref
 from array import array
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
+from collections.abc import Iterator
 
 import pytest
 
