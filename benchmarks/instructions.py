@@ -1,0 +1,69 @@
+"""Instructions per message on a hot path, counted by callgrind: repeatable whatever else
+the machine is doing, so a before/after comparison needs no quiet machine.
+
+    python benchmarks/instructions.py [--size 64] [--kind send+recv|recv_msg]
+
+One thread, PUSH -> PULL over inproc. The script runs itself under
+``valgrind --tool=callgrind`` with 10,000 and with 30,000 messages; the difference over
+20,000 is the count per message, start-up and import excluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+
+SMALL_RUN, LARGE_RUN = 10_000, 30_000
+
+
+def loop(count: int, size: int, kind: str) -> None:
+    import zmqffi
+
+    ctx = zmqffi.Context()
+    pull = ctx.socket(zmqffi.PULL)
+    pull.setsockopt(zmqffi.RCVHWM, 0)
+    pull.bind("inproc://instructions")
+    push = ctx.socket(zmqffi.PUSH)
+    push.setsockopt(zmqffi.SNDHWM, 0)
+    push.connect("inproc://instructions")
+    data = b"x" * size
+    send, recv, recv_msg = push.send, pull.recv, pull.recv_msg
+    if kind == "send+recv":
+        for _ in range(count):
+            send(data)
+            recv()
+    else:
+        for _ in range(count):
+            send(data)
+            recv_msg().close()
+    push.close()
+    pull.close()
+    ctx.term()
+
+
+def collected(count: int, size: int, kind: str) -> int:
+    out = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+         __file__, "--run", str(count), "--size", str(size), "--kind", kind],
+        check=True, stderr=subprocess.PIPE, text=True).stderr
+    return int(re.search(r"Collected : (\d+)", out).group(1))  # type: ignore[union-attr]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--kind", choices=("send+recv", "recv_msg"), default="send+recv")
+    parser.add_argument("--run", type=int, help=argparse.SUPPRESS)  # under valgrind
+    args = parser.parse_args()
+    if args.run:
+        loop(args.run, args.size, args.kind)
+        return
+    per_message = (collected(LARGE_RUN, args.size, args.kind)
+                   - collected(SMALL_RUN, args.size, args.kind)) / (LARGE_RUN - SMALL_RUN)
+    print(f"{args.kind} {args.size} B: {per_message:,.0f} instructions per message")
+
+
+if __name__ == "__main__":
+    main()
