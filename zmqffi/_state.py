@@ -161,29 +161,25 @@ class SocketState:
         if errnum != EINTR:
             raise_errno(f"{what} on {self.describe()}", errnum)
 
-    def slow_path(self, rc: int, what: str, fn: Any, *args: Any) -> int:
-        """After a hot call ``fn(self.cstate, *args)`` returned ``rc`` < 0: refuse a
-        thread that may not call, raise the error, or on EINTR (after Python's signal
-        handlers ran, at the call of fail()) call again. Returns the result of the call
-        that succeeded."""
-        while rc < 0:
-            if rc == NOT_OWNER:
-                self.refuse(what)
-            self.fail(what)
-            rc = fn(self.cstate, *args)
-        return rc
-
-    def call(self, what: str, fn: Any, *args: Any, failed: str | None = None) -> int:
-        """``fn(self.cstate, *args)``, one of the C helpers that check the owner and
-        count the call (zmqffi_setsockopt, zmqffi_bind, ...), retried on EINTR,
-        raising on failure (saying ``failed``, default ``what``)."""
-        rc: int = fn(self.cstate, *args)
+    def slow_path(self, rc: int, what: str, fn: Any, *args: Any,
+                  failed: str | None = None) -> int:
+        """After a call ``fn(self.cstate, *args)`` returned ``rc`` < 0: refuse a
+        thread that may not call, raise the error (saying ``failed``, default
+        ``what``), or on EINTR (after Python's signal handlers ran, at the call of
+        fail()) call again. Returns the result of the call that succeeded."""
         while rc < 0:
             if rc == NOT_OWNER:
                 self.refuse(what)
             self.fail(failed or what)
             rc = fn(self.cstate, *args)
         return rc
+
+    def call(self, what: str, fn: Any, *args: Any, failed: str | None = None) -> int:
+        """``fn(self.cstate, *args)`` for the calls other than the hot paths: one of the
+        C helpers that check the owner and count the call (zmqffi_setsockopt,
+        zmqffi_bind, ...), with the slow path's refusals, errors and retries."""
+        rc: int = fn(self.cstate, *args)
+        return rc if rc >= 0 else self.slow_path(rc, what, fn, *args, failed=failed)
 
     def mark_shut(self) -> None:
         """Context.shutdown(): an open socket refuses every call but close()."""
