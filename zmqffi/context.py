@@ -12,8 +12,8 @@ from typing import Any
 
 from zmqffi._state import DESTROYED, SocketState, creation_site
 from zmqffi._zmq import ffi, lib
-from zmqffi.draft import socket_class
 from zmqffi.constants import SOCKET_TYPE_NAMES
+from zmqffi.draft import socket_class
 from zmqffi.errors import LifecycleError, raise_errno
 from zmqffi.message import release_lent
 from zmqffi.socket import Socket
