@@ -20,7 +20,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 checkout=$(dirname "$here")
-# shellcheck source=interpreters.lock
+# shellcheck source-path=SCRIPTDIR source=interpreters.lock
 . "$here/interpreters.lock"
 
 cache=${ZMQFFI_CACHE:-$HOME/.cache/zmqffi}
@@ -48,9 +48,13 @@ apt_install_missing() {
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
     done
     [ "${#missing[@]}" -eq 0 ] && return
-    log "apt-get install ${missing[*]}"
-    as_root apt-get update -q >&2
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2
+    log "apt-get install ${missing[*]} (log: $dir/apt.log)"
+    if ! { as_root apt-get update -q &&
+           as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+         } >"$dir/apt.log" 2>&1; then
+        tail -n 30 "$dir/apt.log" >&2
+        die "apt-get failed; log: $dir/apt.log"
+    fi
 }
 
 # Download a file from the Debian mirror into the cache, refusing it unless its SHA-256 is
@@ -171,6 +175,7 @@ enter_root() {
         mount --bind "$path" "$root$path"
     done
     shift
+    # shellcheck disable=SC2016  # $1 and $@ belong to the inner sh
     exec chroot "$root" /usr/bin/env \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         sh -c 'cd "$1" 2>/dev/null || cd /; shift; exec "$@"' sh "$cwd" "$@"
