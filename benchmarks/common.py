@@ -22,7 +22,7 @@ THR_SIZES = (1, 64, KIB, 64 * KIB, MIB)  # the throughput cells' sizes
 # the rows of the tables, in their order
 C_IMPL = "c"
 PY_IMPLS = ("pyzmq", "pyzmq-nocopy", "zmqffi", "zmqffi-recv_into", "zmqffi-recv_msg",
-            "zmqffi-zerocopy", "zmqffi-batch", "zmqffi-raw", "zmqffi-raw_msg")
+            "zmqffi-zerocopy", "zmqffi-view", "zmqffi-batch", "zmqffi-raw", "zmqffi-raw_msg")
 ALL_IMPLS = (C_IMPL, *PY_IMPLS)
 
 

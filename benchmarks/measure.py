@@ -44,12 +44,13 @@ SHORT_DIVISOR = 100
 
 # zero-copy sends are for large messages: these rows run only the throughput cells of at
 # least this size (--all-rows runs them everywhere)
-IMPL_MIN_SIZE = {"pyzmq-nocopy": 64 * KIB, "zmqffi-zerocopy": 64 * KIB}
+IMPL_MIN_SIZE = {"pyzmq-nocopy": 64 * KIB, "zmqffi-zerocopy": 64 * KIB,
+                 "zmqffi-view": 64 * KIB}
 # batched sends/receives are for small messages: throughput cells up to this size
 # (--all-rows: every throughput cell)
 IMPL_MAX_SIZE = {"zmqffi-batch": KIB}
 # rows that have no latency loop at all (not even with --all-rows)
-THR_ONLY = {"zmqffi-batch"}
+THR_ONLY = {"zmqffi-batch", "zmqffi-view"}
 DESCRIPTIONS = {
     "c": "libzmq 4.3.4 perf tools (local_thr/remote_thr, inproc_thr, "
          "local_lat/remote_lat, inproc_lat)",
@@ -60,6 +61,8 @@ DESCRIPTIONS = {
     "zmqffi-recv_msg": "zmqffi send(bytes) / recv_msg() -> Message "
                        "(closed after use; REP echoes it)",
     "zmqffi-zerocopy": "zmqffi send(Message(data, copy=False)) / recv_msg()",
+    "zmqffi-view": "zmqffi send(bytes) / recv_msg(), read through msg.buffer, the view "
+                   "dropped after close() (zero copy as a user keeps it)",
     "zmqffi-batch": "zmqffi send_many(1000 frames per call) / recv_many() -> list of bytes "
                     "(each frame a message; loops in C)",
     "zmqffi-raw": "zmqffi.lib.zmq_send / zmq_recv on preallocated cffi buffers",

@@ -38,7 +38,14 @@ def release_lent() -> None:
     while lib.zmqffi_released_pending:
         out = ffi.new("uintptr_t[]", DRAIN_MAX)
         for i in range(lib.zmqffi_drain_released(out, DRAIN_MAX)):
-            _lent.pop(out[i], None)
+            unpin(_lent.pop(out[i], None))
+
+
+def unpin(pinned: Any) -> None:
+    """Let go of a buffer libzmq has finished with, now: on PyPy the cffi object would
+    keep it pinned, and alive, until a collection that nothing asks for."""
+    if pinned is not None:
+        ffi.release(pinned)
 
 
 def pin(data: Any) -> tuple[Any, int]:
@@ -55,8 +62,9 @@ def pin(data: Any) -> tuple[Any, int]:
 def lend_failed(ticket: int) -> None:
     """zmq_msg_init_data failed: drop ``ticket`` (libzmq will never give it back), and
     raise its error."""
-    del _lent[ticket]
-    raise_errno("zmq_msg_init_data")
+    errnum = ffi.errno
+    unpin(_lent.pop(ticket))
+    raise_errno("zmq_msg_init_data", errnum)
 
 
 def lend(msg: Any, data: Any) -> int:
@@ -214,9 +222,11 @@ class Message:
         msg = self._open()
         if self._viewed is None:
             # Hand the zmq_msg_t to an owner object that closes it when collected; every
-            # view keeps the owner alive through the ffi.buffer it wraps.
+            # view keeps the owner alive through the ffi.buffer it wraps. Its size tells
+            # PyPy's collector what collecting it frees (libzmq's memory, which PyPy
+            # does not see), so that dropped views do not pile up between collections.
             self._viewed = ffi.gc(ffi.cast("char *", lib.zmq_msg_data(msg)),
-                                  lambda _data, msg=msg: _close_msg(msg))
+                                  lambda _data, msg=msg: _close_msg(msg), len(self))
         return memoryview(ffi.buffer(self._viewed, len(self))).toreadonly()
 
     @property
