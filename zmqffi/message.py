@@ -12,6 +12,8 @@ Memory rules kept here:
 
 from __future__ import annotations
 
+import gc
+import platform
 import warnings
 from typing import Any
 
@@ -32,6 +34,33 @@ DRAIN_MAX = 256
 lib.zmqffi_init()  # the release record's fork handlers
 
 
+# On PyPy a dropped view is freed only by a collection, and PyPy's collector cannot see
+# the libzmq memory it holds: left alone, dropped views of large messages pile up (and
+# telling PyPy each view's size makes it collect every few messages, which costs more
+# than the messages). So a collection is asked for once the views made since the last
+# one add up to VIEW_BUDGET bytes: memory stays within it, at one collection per budget.
+# A view of a buffer this process lent (inproc: the receiver's frame is the sender's
+# bytes) holds no memory of its own and is not counted: _lent_at counts the lends
+# outstanding at each address. (CPython frees a view's memory with its last reference.)
+COLLECTS_VIEWS = platform.python_implementation() == "PyPy"
+VIEW_BUDGET = 64 * 1024 * 1024
+_viewed_since_collect = 0
+_lent_at: dict[int, int] = {}
+
+
+def collect_views(address: int, size: int) -> None:
+    """Count a new view of ``size`` bytes at ``address``; collect when the budget is
+    spent. (Counted without a lock: two threads may both collect, or one count be lost;
+    either only moves the moment of a collection.)"""
+    global _viewed_since_collect
+    if address in _lent_at:
+        return
+    _viewed_since_collect += size
+    if _viewed_since_collect >= VIEW_BUDGET:
+        _viewed_since_collect = 0
+        gc.collect()
+
+
 def release_lent() -> None:
     """Drop our references to the buffers libzmq has finished with. Each drain has its
     own buffer: the call releases the GIL, and another thread may drain meanwhile."""
@@ -45,6 +74,11 @@ def unpin(pinned: Any) -> None:
     """Let go of a buffer libzmq has finished with, now: on PyPy the cffi object would
     keep it pinned, and alive, until a collection that nothing asks for."""
     if pinned is not None:
+        if COLLECTS_VIEWS:
+            address = int(ffi.cast("uintptr_t", pinned))
+            left = _lent_at.pop(address, 1) - 1
+            if left:
+                _lent_at[address] = left
         ffi.release(pinned)
 
 
@@ -56,6 +90,9 @@ def pin(data: Any) -> tuple[Any, int]:
     pinned = bytes_like(data)
     ticket = id(pinned)
     _lent[ticket] = pinned
+    if COLLECTS_VIEWS:
+        address = int(ffi.cast("uintptr_t", pinned))
+        _lent_at[address] = _lent_at.get(address, 0) + 1
     return pinned, ticket
 
 
@@ -222,11 +259,12 @@ class Message:
         msg = self._open()
         if self._viewed is None:
             # Hand the zmq_msg_t to an owner object that closes it when collected; every
-            # view keeps the owner alive through the ffi.buffer it wraps. Its size tells
-            # PyPy's collector what collecting it frees (libzmq's memory, which PyPy
-            # does not see), so that dropped views do not pile up between collections.
-            self._viewed = ffi.gc(ffi.cast("char *", lib.zmq_msg_data(msg)),
-                                  lambda _data, msg=msg: _close_msg(msg), len(self))
+            # view keeps the owner alive through the ffi.buffer it wraps.
+            data = lib.zmq_msg_data(msg)
+            self._viewed = ffi.gc(ffi.cast("char *", data),
+                                  lambda _data, msg=msg: _close_msg(msg))
+            if COLLECTS_VIEWS:
+                collect_views(int(ffi.cast("uintptr_t", data)), len(self))
         return memoryview(ffi.buffer(self._viewed, len(self))).toreadonly()
 
     @property
