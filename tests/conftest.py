@@ -12,6 +12,8 @@ import contextlib
 import gc
 import os
 import queue
+import random
+import socket
 import subprocess
 import sys
 import textwrap
@@ -350,3 +352,24 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Peer]]:
     yield start
     for peer in peers:
         peer.close()
+
+
+def free_port() -> int:
+    """A tcp loopback port nobody listens on (yet), outside the kernel's ephemeral range.
+    A socket that connects to a port in that range before anyone listens there can be
+    given that very port as its own source port and connect to itself (TCP
+    simultaneous open); the peer's bind then fails with EADDRINUSE."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            ephemeral_low = int(ports.read().split()[0])
+    except OSError:
+        ephemeral_low = 32768  # Linux's default
+    for _ in range(100):
+        port = random.randrange(10000, max(10001, ephemeral_low))
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken: try another
+        return port
+    raise AssertionError("no free tcp port below the ephemeral range")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 
 # The helpers and fixtures of the examples' tests (imported by path: tests/ is no package).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import free_port  # noqa: E402
 from test_examples import (  # noqa: E402
     TIMEOUT, Proc, Start, example, role, run_pipeline, seeded_workloads, sigint_not_ignored,
     sink_marks, start, wait_for_connections, wait_until,
@@ -294,15 +294,9 @@ def seed_programs(cpp_roles: Path) -> dict[str, Path]:
     return {name: directory / f"seed_{name}" for name in builds}
 
 
-def free_port() -> int:
-    # The seed's programs take fixed ports: ask the system for a free one (and free it).
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def seed_environment() -> tuple[dict[str, str], str, str]:
-    """Variables moving the seed's endpoints to free ports; the two endpoints to connect to."""
+    """Variables moving the seed's endpoints (fixed ports in the seed) to free ports; the
+    two endpoints to connect to."""
     tasks, results = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     env = {"SEED_TASKS_BIND": tasks, "SEED_TASKS": tasks,
            "SEED_RESULTS_BIND": results, "SEED_RESULTS": results}

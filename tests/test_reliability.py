@@ -11,15 +11,13 @@ sleep. Peers are small scripts run with ``sys.executable``; zmqffi reconnects by
 from __future__ import annotations
 
 import errno
-import random
-import socket
 import time
 from typing import Any
 
 import pytest
 
 import zmqffi
-from conftest import (TIMEOUT_MS, bind_connect, close, make, monitor_of, readable,
+from conftest import (TIMEOUT_MS, bind_connect, close, free_port, make, monitor_of, readable,
                       subscribe_and_sync)
 from zmqffi import Context, Socket
 
@@ -81,24 +79,8 @@ with zmqffi.Context() as ctx, ctx.socket(zmqffi.REP) as rep:
 
 
 def free_endpoint() -> str:
-    """A tcp loopback endpoint nobody listens on (yet), on a port outside the kernel's
-    ephemeral range. A socket that connects to a port in that range before anyone
-    listens there can be given that very port as its own source port and connect to
-    itself (TCP simultaneous open); the peer's bind then fails with EADDRINUSE."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
-            ephemeral_low = int(ports.read().split()[0])
-    except OSError:
-        ephemeral_low = 32768  # Linux's default
-    for _ in range(100):
-        port = random.randrange(10000, max(10001, ephemeral_low))
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue  # taken: try another
-        return f"tcp://127.0.0.1:{port}"
-    raise AssertionError("no free tcp port below the ephemeral range")
+    """A tcp loopback endpoint nobody listens on (yet)."""
+    return f"tcp://127.0.0.1:{free_port()}"
 
 
 def reconnecting(ctx: Context, kind: int, **options: int) -> Socket:
