@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run every stress test, each in its own interpreter, and print one summary.
 
-    python stress/run.py                 # soak, churn, fuzz (60 s), multihost: full size
+    python stress/run.py                 # soak, churn, fuzz (60 s), multihost, burst: full size
     python stress/run.py --short         # the CI size: about a minute
     python stress/run.py --only soak,fuzz --fuzz-seconds 300
 
@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PARTS = ["soak", "churn", "fuzz", "multihost"]
-TIMEOUTS = {"soak": 3600, "churn": 1800, "fuzz": 2400, "multihost": 1800}
+PARTS = ["soak", "churn", "fuzz", "multihost", "burst"]
+TIMEOUTS = {"soak": 3600, "churn": 1800, "fuzz": 2400, "multihost": 1800, "burst": 1800}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,12 +65,17 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\n### summary")
     for r in results:
-        count = next((r[k] for k in ("messages", "round_trips", "cycles", "calls", "tasks")
-                      if k in r), "")
-        rate = next((r[k] for k in ("msgs_per_s", "round_trips_per_s", "cycles_per_s")
-                     if k in r), "")
-        rss = (f"RSS peak {r['rss_peak_mib']} final {r['rss_final_mib']} "
-               f"growth {r['growth_after_warmup_mib']} MiB" if "rss_peak_mib" in r else "")
+        count = next((r[k] for k in ("messages", "round_trips", "cycles", "calls", "tasks",
+                                     "count") if k in r), "")
+        rate = next((r[k] for k in ("msgs_per_s", "round_trips_per_s", "cycles_per_s",
+                                    "frames_per_s") if k in r), "")
+        if "growth_after_warmup_mib" in r:
+            rss = (f"RSS peak {r['rss_peak_mib']} final {r['rss_final_mib']} "
+                   f"growth {r['growth_after_warmup_mib']} MiB")
+        elif "peak_delta_mib" in r:  # burst: the burst's own peak
+            rss = f"RSS peak +{r['peak_delta_mib']} (to {r['rss_peak_mib']}) MiB"
+        else:
+            rss = r.get("error", "")
         extra = "skipped: " + r["skipped"] if "skipped" in r else rss
         print(f"{'OK  ' if r['ok'] else 'FAIL'} {r['name']:28} {str(count):>11} "
               f"{str(rate) + '/s' if rate else '':>13}  crashes {r.get('crashes', 0)}  "
