@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from zmqffi._zmq import ffi, lib
 from zmqffi.constants import SOCKET_TYPE_NAMES
 from zmqffi.errors import LifecycleError, raise_errno
+from zmqffi.message import release_lent
 from zmqffi.validation import int_arg
 
 if TYPE_CHECKING:
@@ -226,6 +227,7 @@ class SocketState:
             if by_owner:  # release a held frame now; from another thread, the owner may
                 lib.zmqffi_msg_reset(self.held_msg)  # still read it: then at collection
         self.context._forget(self)
+        release_lent()  # what libzmq gave back: lent buffers are held until drained
 
     def after_fork_in_child(self) -> None:
         """In a fork()'s child: the socket is the parent's. A parent thread may have

@@ -173,10 +173,10 @@ class Message:
         if not copy:
             size = lend(msg, data)
         else:
-            src = bytes_like(data)
-            size = len(src)
-            if lib.zmqffi_msg_init_copy(msg, src, size) != 0:
-                raise_errno(f"zmq_msg_init_size({size})")
+            with bytes_like(data) as src:  # (released at once: PyPy would pin it)
+                size = len(src)
+                if lib.zmqffi_msg_init_copy(msg, src, size) != 0:
+                    raise_errno(f"zmq_msg_init_size({size})")
         self._msg = msg
         self._closed = False
         self._size = size

@@ -20,7 +20,8 @@ from zmqffi._state import (BATCH_BYTES, BATCH_FRAMES, CLOSED, DESTROYED, EINTR, 
                            NOT_OWNER, SHUT, Batch, SocketState, get_ident)
 from zmqffi._zmq import ffi, lib
 from zmqffi.errors import LifecycleError
-from zmqffi.message import Message, lend_failed, new_msg, pin, release_msg, release_spent
+from zmqffi.message import (Message, lend_failed, new_msg, pin, release_lent, release_msg,
+                            release_spent)
 from zmqffi.monitor import monitor_endpoint, stop_monitor
 from zmqffi.options import c_buffer, c_value, py_value
 from zmqffi.validation import bytes_like, check_endpoint, check_socket_type, int_arg
@@ -201,10 +202,12 @@ class Socket:
             finally:  # sent, libzmq left it empty; not sent, the lent buffer is released
                 (release_spent if sent else release_msg)(msg)
             return
-        buf = bytes_like(data, "send() data")
-        rc = send_frame(c.cstate, buf, len(buf), flags)
-        if rc:
-            c.slow_path(rc, "send", send_frame, buf, len(buf), flags)
+        # released at once when sent: on PyPy the cffi object would keep the caller's
+        # buffer pinned (and alive) until a collection
+        with bytes_like(data, "send() data") as buf:
+            rc = send_frame(c.cstate, buf, len(buf), flags)
+            if rc:
+                c.slow_path(rc, "send", send_frame, buf, len(buf), flags)
 
     def send_multipart(self, parts: Iterable[Any], flags: int = 0,
                        copy: bool | None = None) -> None:
@@ -271,8 +274,11 @@ class Socket:
         data: bytes = ffi.buffer(cstate.data, size)[:]
         if size >= ZERO_COPY_MIN and not cstate.more:
             # don't hold a large frame (over inproc, maybe the sender's lent
-            # buffer) until this socket's next recv: release it now
+            # buffer) until this socket's next recv: release it now, and drop what
+            # libzmq gave back (an idle sender would hold it until its next send)
             lib.zmqffi_msg_reset(c.held_msg)
+            if lib.zmqffi_released_pending:
+                release_lent()
         return data
 
     def recv_multipart(self, flags: int = 0) -> list[bytes]:
@@ -326,14 +332,15 @@ class Socket:
             raise TypeError(f"recv_into() needs a writable buffer (bytearray, writable "
                             f"memoryview), not {type(buffer).__name__}") from None
         c = self._state
-        try:
-            size: int = lib.zmqffi_recv_into(c.cstate, target, len(target), flags)
-        except (TypeError, OverflowError):  # from cffi, before the C call
-            int_arg(flags, "recv_into() flags")  # says what was wrong, if flags was
-            raise
-        if size < 0:
-            size = c.slow_path(size, "recv_into", lib.zmqffi_recv_into, target,
-                               len(target), flags)
+        with target:  # released at once (on PyPy it would stay pinned until collected)
+            try:
+                size: int = lib.zmqffi_recv_into(c.cstate, target, len(target), flags)
+            except (TypeError, OverflowError):  # from cffi, before the C call
+                int_arg(flags, "recv_into() flags")  # says what was wrong, if flags was
+                raise
+            if size < 0:
+                size = c.slow_path(size, "recv_into", lib.zmqffi_recv_into, target,
+                                   len(target), flags)
         return size
 
     # --- batches of small messages ---------------------------------------------------
