@@ -173,10 +173,16 @@ class Message:
         if not copy:
             size = lend(msg, data)
         else:
-            with bytes_like(data) as src:  # (released at once: PyPy would pin it)
-                size = len(src)
+            # bytes as they are, another buffer through a cffi view released at once:
+            # on PyPy, ffi.from_buffer pins the object until a major collection
+            src = data if type(data) is bytes else bytes_like(data)
+            size = len(src)
+            try:
                 if lib.zmqffi_msg_init_copy(msg, src, size) != 0:
                     raise_errno(f"zmq_msg_init_size({size})")
+            finally:
+                if src is not data:
+                    ffi.release(src)
         self._msg = msg
         self._closed = False
         self._size = size

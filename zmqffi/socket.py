@@ -202,12 +202,17 @@ class Socket:
             finally:  # sent, libzmq left it empty; not sent, the lent buffer is released
                 (release_spent if sent else release_msg)(msg)
             return
-        # released at once when sent: on PyPy the cffi object would keep the caller's
-        # buffer pinned (and alive) until a collection
-        with bytes_like(data, "send() data") as buf:
+        # bytes are passed as they are: on PyPy, ffi.from_buffer pins the object, which
+        # then lives until a major collection (memory grows with every send); another
+        # buffer's cffi view is released as soon as it is sent
+        buf = data if type(data) is bytes else bytes_like(data, "send() data")
+        try:
             rc = send_frame(c.cstate, buf, len(buf), flags)
             if rc:
                 c.slow_path(rc, "send", send_frame, buf, len(buf), flags)
+        finally:
+            if buf is not data:
+                ffi.release(buf)
 
     def send_multipart(self, parts: Iterable[Any], flags: int = 0,
                        copy: bool | None = None) -> None:
@@ -221,8 +226,8 @@ class Socket:
                 if part.closed:  # else the frames before it would be left half-sent
                     raise LifecycleError(_errno.EFAULT, f"send_multipart() frame {i}: "
                                                         "the Message is closed")
-            elif not isinstance(part, bytes):
-                bytes_like(part, f"send_multipart() frame {i}")
+            elif not isinstance(part, bytes):  # (released at once: PyPy would pin it)
+                ffi.release(bytes_like(part, f"send_multipart() frame {i}"))
         more, last, sent = flags | lib.ZMQ_SNDMORE, len(parts) - 1, 0
         try:
             for i, part in enumerate(parts):
