@@ -39,9 +39,10 @@ lib.zmqffi_init()  # the release record's fork handlers
 # telling PyPy each view's size makes it collect every few messages, which costs more
 # than the messages). So a collection is asked for once the views made since the last
 # one add up to VIEW_BUDGET bytes: memory stays within it, at one collection per budget.
-# A view of a buffer this process lent (inproc: the receiver's frame is the sender's
-# bytes) holds no memory of its own and is not counted: _lent_at counts the lends
-# outstanding at each address. (CPython frees a view's memory with its last reference.)
+# A view of a buffer this process lent several times at once (inproc: the receiver's
+# frame is the sender's bytes, sent again and again) holds no memory of its own and is
+# not counted: _lent_at counts the lends outstanding at each address. (CPython frees a
+# view's memory with its last reference.)
 COLLECTS_VIEWS = platform.python_implementation() == "PyPy"
 VIEW_BUDGET = 64 * 1024 * 1024
 _viewed_since_collect = 0
@@ -53,7 +54,7 @@ def collect_views(address: int, size: int) -> None:
     spent. (Counted without a lock: two threads may both collect, or one count be lost;
     either only moves the moment of a collection.)"""
     global _viewed_since_collect
-    if address in _lent_at:
+    if _lent_at.get(address, 0) > 1:
         return
     _viewed_since_collect += size
     if _viewed_since_collect >= VIEW_BUDGET:
