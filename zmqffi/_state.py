@@ -101,7 +101,8 @@ class SocketState:
     """What a Socket and its Context share; see the module docstring."""
 
     __slots__ = ("zmq_socket", "owner", "lock", "cstate", "type", "site", "endpoints",
-                 "held_msg", "small", "batch", "context", "monitoring", "before_close")
+                 "held_msg", "small", "batch", "context", "monitoring", "before_close",
+                 "on_close")
 
     def __init__(self, context: Context, zmq_socket: Any, socket_type: int) -> None:
         self.zmq_socket = zmq_socket  # libzmq's void *
@@ -127,6 +128,9 @@ class SocketState:
         # run by Socket.close() in the owner thread before closing (a monitor reader's
         # stops its monitor: see monitor.py)
         self.before_close: Callable[[], None] | None = None
+        # run by close() in whichever thread closes (the owner, Context.destroy(),
+        # garbage collection), before zmq_close: an async socket wakes its waiters
+        self.on_close: Callable[[], None] | None = None
 
     def set_owner(self, owner: int) -> None:
         """The one place the owner changes, in Python and in C together (see THE RULE
@@ -213,6 +217,8 @@ class SocketState:
                 int_arg(linger, "close() linger")
             by_owner = self.owner == get_ident()
             self.set_owner(closed)  # from here, every new call is refused
+            if self.on_close is not None:
+                self.on_close()
             deadline = time.monotonic() + 10.0
             # a call in another thread; shutdown() makes it return
             while lib.zmqffi_socket_busy(self.cstate):

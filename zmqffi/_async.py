@@ -1,0 +1,184 @@
+"""The waiting logic of the async sockets, written once for asyncio and trio.
+
+Every operation is first tried without blocking (DONTWAIT), in the awaiting task: when it
+succeeds, nothing is awaited at all. When libzmq says EAGAIN, the task waits for the
+socket's ZMQ_FD to become readable, and checks ZMQ_EVENTS before trying again. ZMQ_FD is
+edge-triggered: reading EVENTS, or any call that makes libzmq process the socket's
+commands, consumes the edge. So EVENTS is always read *before* waiting, and after every
+operation made through the async socket (another task's send or receive, an EVENTS read,
+bind, ...) the waiters are told to check again: no wake-up is lost to a consumed edge.
+
+Cancellation can only land while waiting, where nothing has been taken or sent: a
+receive takes a whole message (its first frame by a non-blocking call, the others are
+already there), and a send_multipart puts a whole message in (libzmq takes the other
+frames without waiting once the first is in). A cancelled call has taken or sent nothing.
+
+A flavour (zmqffi.asyncio, zmqffi.trio) provides the clock and the wait for the file
+descriptor: ``_now()`` and ``_wait_readable(timeout)`` (return when the fd may be
+readable, when ``_wake_all`` is called, or after ``timeout`` seconds; None: no timeout).
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+from typing import Any
+from collections.abc import Iterable
+
+from zmqffi._zmq import lib
+from zmqffi.errors import Again
+from zmqffi.message import Message
+from zmqffi.socket import Socket
+
+__all__ = ["AsyncSocket"]
+
+DONTWAIT, POLLIN, POLLOUT = lib.ZMQ_DONTWAIT, lib.ZMQ_POLLIN, lib.ZMQ_POLLOUT
+EVENTS, RCVTIMEO, SNDTIMEO = lib.ZMQ_EVENTS, lib.ZMQ_RCVTIMEO, lib.ZMQ_SNDTIMEO
+
+
+class Blocking(Socket):
+    """The blocking calls of an async socket, on the same libzmq socket: its multipart
+    calls send and receive frames with its own (blocking) send and recv."""
+
+    __slots__ = ()
+
+    def __del__(self) -> None:
+        pass  # the async socket owns the libzmq socket, and closes it
+
+
+class AsyncSocket(Socket):
+    """A Socket whose blocking calls are coroutines (see the module docstring)."""
+
+    __slots__ = ("_timeouts", "_blocking")
+
+    def __init__(self, context: Any, socket_type: int) -> None:
+        super().__init__(context, socket_type)
+        self._timeouts = {RCVTIMEO: -1, SNDTIMEO: -1}  # ms, as set through setsockopt
+        blocking = self._blocking = Blocking.__new__(Blocking)
+        blocking._state, blocking.context = self._state, self.context
+        self._state.on_close = self._closing
+
+    # --- what a flavour provides ------------------------------------------------------
+
+    def _now(self) -> float:
+        raise NotImplementedError
+
+    async def _wait_readable(self, timeout: float | None) -> None:
+        raise NotImplementedError
+
+    def _closing(self) -> None:
+        """Run by whichever thread closes the socket (SocketState.on_close)."""
+        raise NotImplementedError
+
+    def _touched(self) -> None:
+        """After a call that may have consumed the fd's edge: waiters check again."""
+        raise NotImplementedError
+
+    # --- the waiting logic ------------------------------------------------------------
+
+    async def _wait(self, events: int, timeout_ms: int, what: str) -> int:
+        """Return the socket's events among ``events`` once there are some; 0 after
+        ``timeout_ms`` (negative: never), or raise Again for ``what`` if it is given."""
+        deadline = None if timeout_ms < 0 else self._now() + timeout_ms / 1000.0
+        while True:
+            ready = int(super().getsockopt(EVENTS)) & events  # (raises once closed)
+            if ready:
+                return ready
+            left = None if deadline is None else deadline - self._now()
+            if left is not None and left <= 0:
+                if what:
+                    raise Again(_errno.EAGAIN, f"{what} on {self._state.describe()}: "
+                                               f"timed out after {timeout_ms} ms")
+                return 0
+            await self._wait_readable(left)
+
+    async def _retry(self, events: int, option: int, what: str, attempt: Any,
+                     flags: int) -> Any:
+        """``attempt(flags | DONTWAIT)`` until it does not raise Again, waiting for
+        ``events`` in between (for up to the socket's ``option`` timeout)."""
+        if flags & DONTWAIT:
+            try:
+                return attempt(flags)
+            finally:
+                self._touched()
+        while True:
+            try:
+                result = attempt(flags | DONTWAIT)
+            except Again:
+                await self._wait(events, self._timeouts[option], what)
+                continue
+            self._touched()
+            return result
+
+    # --- coroutines ---------------------------------------------------------------------
+
+    async def send(self, data: Any, flags: int = 0,  # type: ignore[override]
+                   copy: bool | None = None) -> None:
+        """Send one frame; waits (without blocking the loop) while the queue is full."""
+        await self._retry(POLLOUT, SNDTIMEO, "send",
+                          lambda f: self._blocking.send(data, f, copy), flags)
+
+    async def send_multipart(self, parts: Iterable[Any],  # type: ignore[override]
+                             flags: int = 0, copy: bool | None = None) -> None:
+        """Send a whole multipart message, or (cancelled, timed out) none of it."""
+        parts = list(parts)
+        await self._retry(POLLOUT, SNDTIMEO, "send_multipart",
+                          lambda f: self._blocking.send_multipart(parts, f, copy), flags)
+
+    async def recv(self, flags: int = 0) -> bytes:  # type: ignore[override]
+        """Receive one frame as bytes."""
+        frame: bytes = await self._retry(POLLIN, RCVTIMEO, "recv",
+                                         self._blocking.recv, flags)
+        return frame
+
+    async def recv_multipart(self, flags: int = 0) -> list[bytes]:  # type: ignore[override]
+        """Receive every frame of one multipart message."""
+        parts: list[bytes] = await self._retry(POLLIN, RCVTIMEO, "recv_multipart",
+                                               self._blocking.recv_multipart, flags)
+        return parts
+
+    async def recv_msg(self, flags: int = 0) -> Message:  # type: ignore[override]
+        """Receive one frame as a Message, without copying; the caller closes it."""
+        msg: Message = await self._retry(POLLIN, RCVTIMEO, "recv_msg",
+                                         self._blocking.recv_msg, flags)
+        return msg
+
+    async def recv_into(self, buffer: Any, flags: int = 0) -> int:  # type: ignore[override]
+        """Receive one frame into a writable buffer; its full size."""
+        size: int = await self._retry(POLLIN, RCVTIMEO, "recv_into",
+                                      lambda f: self._blocking.recv_into(buffer, f), flags)
+        return size
+
+    async def poll(self, timeout: float | None = None,
+                   flags: int = POLLIN) -> int:
+        """The socket's events among ``flags`` once there are some; 0 after ``timeout``
+        milliseconds (None: wait for ever)."""
+        wait_ms = -1 if timeout is None or timeout < 0 else int(timeout)
+        try:
+            return await self._wait(flags, wait_ms, "")
+        finally:
+            self._touched()
+
+    # --- the plain calls that can consume the fd's edge -----------------------------------
+
+    def getsockopt(self, option: int) -> int | bytes | str:
+        try:
+            return super().getsockopt(option)
+        finally:
+            self._touched()
+
+    def setsockopt(self, option: int, value: Any) -> None:
+        super().setsockopt(option, value)
+        if option in self._timeouts:  # kept here: a receive must not ask each time
+            self._timeouts[option] = int(value)
+        self._touched()
+
+    get = getsockopt
+    set = setsockopt
+
+    def bind(self, endpoint: str) -> None:
+        super().bind(endpoint)
+        self._touched()
+
+    def connect(self, endpoint: str) -> None:
+        super().connect(endpoint)
+        self._touched()
