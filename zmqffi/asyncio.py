@@ -57,8 +57,6 @@ class Socket(AsyncSocket):
             self._waiters.discard(waiter)
             if timer is not None:
                 timer.cancel()
-            if not self._waiters:
-                self._stop_reading()
 
     @staticmethod
     def _wake(waiter: asyncio.Future[None]) -> None:
@@ -67,9 +65,17 @@ class Socket(AsyncSocket):
 
     def _wake_all(self) -> None:
         """The fd is readable, or the socket is closing: every waiter checks EVENTS
-        again (and, once closed, gets the closed socket's error from that check)."""
-        for waiter in list(self._waiters):
-            self._wake(waiter)
+        again (and, once closed, gets the closed socket's error from that check). The
+        reader stays on the fd between waits (adding and removing it costs two system
+        calls a wait): with nobody waiting, reading EVENTS consumes the edge."""
+        if self._waiters:
+            for waiter in list(self._waiters):
+                self._wake(waiter)
+            return
+        try:
+            zmqffi.Socket.getsockopt(self, zmqffi.EVENTS)
+        except zmqffi.ZMQError:  # closed or shut down: nothing more to read here
+            self._stop_reading()
 
     def _stop_reading(self) -> None:
         if self._fd >= 0 and self._loop is not None and not self._loop.is_closed():
