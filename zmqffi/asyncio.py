@@ -15,6 +15,7 @@ this module gives it asyncio's clock and the event loop's reader on ZMQ_FD.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
 
 import zmqffi
@@ -47,7 +48,8 @@ class Socket(AsyncSocket):
             self._loop = loop
         if self._fd < 0:
             self._fd = int(zmqffi.Socket.getsockopt(self, zmqffi.FD))
-            loop.add_reader(self._fd, self._wake_all)
+            # (through a weak reference: the loop must not keep a dropped socket alive)
+            loop.add_reader(self._fd, _readable, weakref.ref(self))
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiters.add(waiter)
         timer = None if timeout is None else loop.call_later(timeout, self._wake, waiter)
@@ -111,6 +113,12 @@ class Socket(AsyncSocket):
         if not self.closed:
             self._stop_reading()  # before libzmq closes the fd (in this thread)
         super().close(linger)
+
+
+def _readable(ref: weakref.ref[Socket]) -> None:
+    sock = ref()
+    if sock is not None:
+        sock._wake_all()
 
 
 class Context(zmqffi.Context):
