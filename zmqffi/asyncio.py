@@ -43,15 +43,8 @@ class Socket(AsyncSocket):
 
     async def _wait_readable(self, timeout: float | None) -> None:
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            self._stop_reading()
-            self._loop = loop
-        if self._fd < 0:
-            self._fd = int(zmqffi.Socket.getsockopt(self, zmqffi.FD))
-            # (through a weak reference: the loop must not keep a dropped socket alive)
-            loop.add_reader(self._fd, _readable, weakref.ref(self))
         waiter: asyncio.Future[None] = loop.create_future()
-        self._waiters.add(waiter)
+        self._add_waiter(loop, waiter)
         timer = None if timeout is None else loop.call_later(timeout, self._wake, waiter)
         try:
             await waiter
@@ -59,6 +52,20 @@ class Socket(AsyncSocket):
             self._waiters.discard(waiter)
             if timer is not None:
                 timer.cancel()
+
+    def _add_waiter(self, loop: asyncio.AbstractEventLoop,
+                    waiter: asyncio.Future[None]) -> None:
+        """``waiter`` is done when the socket's fd is readable or the socket closes.
+        Every waiter of the socket, its own tasks' and Pollers', goes through here: the
+        loop keeps one reader per fd."""
+        if self._loop is not loop:
+            self._stop_reading()
+            self._loop = loop
+        if self._fd < 0:
+            self._fd = int(zmqffi.Socket.getsockopt(self, zmqffi.FD))
+            # (through a weak reference: the loop must not keep a dropped socket alive)
+            loop.add_reader(self._fd, _readable, weakref.ref(self))
+        self._waiters.add(waiter)
 
     @staticmethod
     def _wake(waiter: asyncio.Future[None]) -> None:
@@ -141,6 +148,9 @@ class Poller(zmqffi.Poller):
         deadline = None if timeout is None or timeout < 0 else loop.time() + timeout / 1e3
         while True:
             ready = super().poll(0)
+            for obj in self._registered:  # zmq_poll may have consumed their fds' edges
+                if isinstance(obj, Socket):
+                    obj._touched()
             left = None if deadline is None else deadline - loop.time()
             if ready or (left is not None and left <= 0):
                 return ready
@@ -153,8 +163,12 @@ class Poller(zmqffi.Poller):
             if not waiter.done():
                 waiter.set_result(None)
 
-        readers, writers = [], []
+        readers, writers, joined = [], [], []
         for obj, flags in self._registered.items():
+            if isinstance(obj, Socket):  # waits with the socket's own waiters
+                obj._add_waiter(loop, waiter)
+                joined.append(obj)
+                continue
             if isinstance(obj, zmqffi.Socket):  # readable fd: something to check
                 readers.append(int(zmqffi.Socket.getsockopt(obj, zmqffi.FD)))
                 continue
@@ -171,6 +185,8 @@ class Poller(zmqffi.Poller):
         try:
             await waiter
         finally:
+            for sock in joined:
+                sock._waiters.discard(waiter)
             for fd in readers:
                 loop.remove_reader(fd)
             for fd in writers:
