@@ -117,11 +117,17 @@ class Poller(zmqffi.Poller):
             trio.current_time() + timeout / 1e3
         while True:
             ready = super().poll(0)
+            for obj in self._registered:  # zmq_poll may have consumed their fds' edges
+                if isinstance(obj, Socket):
+                    obj._touched()
             if ready or trio.current_time() >= deadline:
                 return ready
             with trio.move_on_at(deadline):
                 async with trio.open_nursery() as nursery:
                     for obj, flags in self._registered.items():
+                        if isinstance(obj, Socket):  # with the socket's own waiters
+                            nursery.start_soon(self._until_socket, nursery, obj)
+                            continue
                         if isinstance(obj, zmqffi.Socket):
                             fd = int(zmqffi.Socket.getsockopt(obj, zmqffi.FD))
                             nursery.start_soon(self._until, nursery,
@@ -139,4 +145,9 @@ class Poller(zmqffi.Poller):
     async def _until(nursery: trio.Nursery, wait: Callable[[int], Awaitable[None]],
                      fd: int) -> None:
         await wait(fd)
+        nursery.cancel_scope.cancel()
+
+    @staticmethod
+    async def _until_socket(nursery: trio.Nursery, sock: Socket) -> None:
+        await sock._wait_readable(None)
         nursery.cancel_scope.cancel()
