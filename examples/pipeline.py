@@ -8,6 +8,13 @@ expected cost (the time one worker alone would take), the elapsed time, and the 
 
     python examples/pipeline.py                   # 4 workers, 100 tasks
     python examples/pipeline.py --workers 8 --tasks 400 --seed 1
+    python examples/pipeline.py --async           # async and blocking roles, mixed
+
+With --async the sink is examples/async_sink.py (zmqffi.asyncio), the ventilator the blocking
+one, and the workers alternate: odd ones async (examples/async_worker.py, each working on
+--concurrency tasks at once), even ones blocking. They share the wire format, so any mix
+works. PUSH deals the tasks round-robin, so every worker gets the same share: an async worker
+gets through its share sooner, and the blocking ones set the pace of the batch.
 
 Exits 0 when the sink received every result, 1 otherwise; every process it started is
 stopped on the way out, also on Ctrl-C.
@@ -71,6 +78,11 @@ class Role:
             self.process.kill()
         else:
             os.killpg(self.process.pid, signum)
+
+
+def numbered(noun: str, numbers: list[int]) -> str:
+    """numbered("worker", [1, 3]) -> "workers 1, 3"."""
+    return f"{noun}{'s' * (len(numbers) != 1)} {', '.join(map(str, numbers))}"
 
 
 class Pipeline:
@@ -148,9 +160,19 @@ class Pipeline:
         args = self.args
         n = args.workers
         print(f"Pipeline: 1 ventilator, {n} worker{'s' * (n != 1)}, 1 sink, {args.tasks} tasks"
-              f"{' (raw roles)' if args.raw else ''}", flush=True)
+              f"{' (raw roles)' if args.raw else ''}"
+              f"{' (async and blocking roles mixed)' if args.async_ else ''}", flush=True)
+        # With --async: odd-numbered workers async, even-numbered ones blocking.
+        async_workers = list(range(1, n + 1, 2)) if args.async_ else []
+        if args.async_:
+            blocking_workers = list(range(2, n + 1, 2))
+            print(f"  async (zmqffi.asyncio): the sink; {numbered('worker', async_workers)}, "
+                  f"each working on up to {args.concurrency} tasks at once")
+            print("  blocking (zmqffi):      the ventilator"
+                  f"{'; ' + numbered('worker', blocking_workers) if blocking_workers else ''}",
+                  flush=True)
         loopback = "tcp://127.0.0.1:*"  # the system picks a free port; the role prints it
-        self.sink = self.start("sink", "sink.py", [
+        self.sink = self.start("sink", "async_sink.py" if args.async_ else "sink.py", [
             "--bind", loopback, "--tasks", str(args.tasks), "--timeout", str(RESULT_TIMEOUT)])
         sink_endpoint = self.bound_endpoint(self.sink)
 
@@ -160,9 +182,13 @@ class Pipeline:
             "--max-workload", str(args.max_workload), "--wait-workers", str(n), *seed])
         ventilator_endpoint = self.bound_endpoint(self.ventilator)
 
-        for i in range(n):
-            self.workers.append(self.start(f"worker {i + 1}", "worker.py", [
-                "--ventilator", ventilator_endpoint, "--sink", sink_endpoint]))
+        for number in range(1, n + 1):
+            endpoints = ["--ventilator", ventilator_endpoint, "--sink", sink_endpoint]
+            if number in async_workers:
+                self.workers.append(self.start(f"worker {number}", "async_worker.py", [
+                    *endpoints, "--concurrency", str(args.concurrency)]))
+            else:
+                self.workers.append(self.start(f"worker {number}", "worker.py", endpoints))
 
         ventilator = self.ventilator
         self.wait_for(lambda: "Sending tasks" in ventilator.output, STARTUP_TIMEOUT,
@@ -223,11 +249,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seed the workloads, for a reproducible batch (default: random)")
     parser.add_argument("--max-workload", type=int, default=100, metavar="MSEC",
                         help="workloads are drawn from 1..MSEC (default: 100)")
-    parser.add_argument("--raw", action="store_true",
-                        help="run the roles of examples/raw/ (the C API, call for call)")
+    roles = parser.add_mutually_exclusive_group()
+    roles.add_argument("--raw", action="store_true",
+                       help="run the roles of examples/raw/ (the C API, call for call)")
+    roles.add_argument("--async", dest="async_", action="store_true",
+                       help="run the async sink (zmqffi.asyncio), the blocking ventilator, "
+                            "and async and blocking workers in turn")
+    parser.add_argument("--concurrency", type=int, default=4, metavar="N",
+                        help="with --async: tasks each async worker works on at once "
+                             "(default: 4)")
     args = parser.parse_args(argv)
-    if args.workers < 1 or args.tasks < 1:
-        parser.error("--workers and --tasks must be at least 1")
+    if args.workers < 1 or args.tasks < 1 or args.concurrency < 1:
+        parser.error("--workers, --tasks and --concurrency must be at least 1")
     return args
 
 

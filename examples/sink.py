@@ -18,8 +18,9 @@ import time
 import zmqffi
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def make_parser(description: str = __doc__) -> argparse.ArgumentParser:
+    """The role's options (its async variant takes the same, and adds its own)."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
     parser.add_argument("--bind", default="tcp://*:5558", metavar="ENDPOINT",
                         help="where the workers send their results (default: %(default)s); "
                              "with a wildcard port the real endpoint is printed first")
@@ -27,7 +28,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help="once the batch has started, give up (exit 1) when no result "
                              "arrives for this long (default: wait forever)")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None,
+               parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    return (parser or make_parser()).parse_args(argv)
 
 
 def announce(sock: zmqffi.Socket, endpoint: str) -> None:

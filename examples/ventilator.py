@@ -23,8 +23,9 @@ LINGER_MSEC = 5000
 TASK_SIZE = 10  # bytes on the wire per task, NUL-padded
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def make_parser(description: str = __doc__) -> argparse.ArgumentParser:
+    """The role's options (its async variant takes the same, and adds its own)."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
     parser.add_argument("--bind", default="tcp://*:5557", metavar="ENDPOINT",
                         help="where the workers fetch tasks (default: %(default)s); "
                              "with a wildcard port the real endpoint is printed first")
@@ -40,6 +41,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                       help="do not ask for Enter before sending (for scripts)")
     wait.add_argument("--wait-workers", type=int, default=0, metavar="N",
                       help="instead of asking for Enter, wait until N workers are connected")
+    return parser
+
+
+def parse_args(argv: list[str] | None,
+               parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    parser = parser or make_parser()
     args = parser.parse_args(argv)
     if not 1 <= args.max_workload < 10 ** (TASK_SIZE - 1):
         parser.error(f"--max-workload must be 1..{10 ** (TASK_SIZE - 1) - 1}")

@@ -23,8 +23,9 @@ import zmqffi
 LINGER_MSEC = 5000
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def make_parser(description: str = __doc__) -> argparse.ArgumentParser:
+    """The role's options (its async variant takes the same, and adds its own)."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
     parser.add_argument("--ventilator", default="tcp://localhost:5557", metavar="ENDPOINT",
                         help="where the tasks come from (default: %(default)s)")
     parser.add_argument("--sink", default="tcp://localhost:5558", metavar="ENDPOINT",
@@ -33,7 +34,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="exit after this many tasks (default: run forever)")
     parser.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
                         help="exit when no task arrives for this long (default: wait forever)")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None,
+               parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    return (parser or make_parser()).parse_args(argv)
 
 
 def parse_workload(data: bytes) -> int:

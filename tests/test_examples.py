@@ -216,7 +216,10 @@ def sink_marks(tasks: int) -> str:
 
 
 def role(kind: str, name: str) -> str:
-    """The script of a pipeline role: "py" for the Pythonic layer, "raw" for zmqffi.lib."""
+    """The script of a pipeline role: "py" for the Pythonic layer, "raw" for zmqffi.lib,
+    "async" for zmqffi.asyncio."""
+    if kind == "async":
+        return f"async_{name}.py"
     return f"raw/{name}.py" if kind == "raw" else f"{name}.py"
 
 
@@ -229,7 +232,7 @@ def set_timeouts(*socks: zmqffi.Socket) -> None:
 
 # --- each role against peers played by the test: the exact bytes on the wire -------------
 
-@pytest.mark.parametrize("kind", ["py", "raw"])
+@pytest.mark.parametrize("kind", ["py", "raw", "async"])
 def test_ventilator_prompts_then_sends_the_wire_format(ctx: zmqffi.Context, start: Start,
                                                        kind: str) -> None:
     tasks, seed = 25, 11
@@ -261,7 +264,7 @@ def test_ventilator_prompts_then_sends_the_wire_format(ctx: zmqffi.Context, star
     ventilator.assert_clean()
 
 
-@pytest.mark.parametrize("kind", ["py", "raw"])
+@pytest.mark.parametrize("kind", ["py", "raw", "async"])
 def test_worker_answers_each_task_with_an_empty_message(ctx: zmqffi.Context, start: Start,
                                                         kind: str) -> None:
     # As the C++ worker reads them: NUL-padded, unpadded, with leading blanks.
@@ -281,7 +284,7 @@ def test_worker_answers_each_task_with_an_empty_message(ctx: zmqffi.Context, sta
     worker.assert_clean()
 
 
-@pytest.mark.parametrize("kind", ["py", "raw"])
+@pytest.mark.parametrize("kind", ["py", "raw", "async"])
 def test_worker_exits_when_idle(start: Start, kind: str) -> None:
     # Nobody listens at port 9 (discard): no task ever comes.
     worker = start(*example(role(kind, "worker")), "--ventilator", "tcp://127.0.0.1:9",
@@ -291,7 +294,7 @@ def test_worker_exits_when_idle(start: Start, kind: str) -> None:
     worker.assert_clean()
 
 
-@pytest.mark.parametrize("kind", ["py", "raw"])
+@pytest.mark.parametrize("kind", ["py", "raw", "async"])
 def test_sink_counts_results_after_the_start_message(ctx: zmqffi.Context, start: Start,
                                                      kind: str) -> None:
     tasks = 23
@@ -308,7 +311,7 @@ def test_sink_counts_results_after_the_start_message(ctx: zmqffi.Context, start:
     sink.assert_clean()
 
 
-@pytest.mark.parametrize("kind", ["py", "raw"])
+@pytest.mark.parametrize("kind", ["py", "raw", "async"])
 def test_sink_gives_up_when_results_are_missing(ctx: zmqffi.Context, start: Start,
                                                 kind: str) -> None:
     sink = start(*example(role(kind, "sink")), "--bind", LOOPBACK, "--tasks", "5",
@@ -330,6 +333,9 @@ def test_sink_gives_up_when_results_are_missing(ctx: zmqffi.Context, start: Star
     ("raw/ventilator.py", ["tcp://*:5557", "tcp://localhost:5558"]),
     ("raw/worker.py", ["tcp://localhost:5557", "tcp://localhost:5558"]),
     ("raw/sink.py", ["tcp://*:5558"]),
+    ("async_ventilator.py", ["tcp://*:5557", "tcp://localhost:5558"]),
+    ("async_worker.py", ["tcp://localhost:5557", "tcp://localhost:5558"]),
+    ("async_sink.py", ["tcp://*:5558"]),
     ("hwserver.py", ["tcp://*:5555"]),
     ("hwclient.py", ["tcp://localhost:5555"]),
     ("wuserver.py", ["tcp://*:5556"]),
@@ -384,6 +390,8 @@ def run_pipeline(start: Start, ventilator: list[str], worker: list[str], sink: l
 @pytest.mark.parametrize("ventilator, worker, sink", [
     ("py", "py", "py"), ("raw", "raw", "raw"),
     ("raw", "py", "raw"), ("py", "raw", "py"), ("py", "py", "raw"), ("raw", "raw", "py"),
+    ("async", "async", "async"), ("py", "async", "py"), ("async", "py", "async"),
+    ("raw", "async", "py"),
 ])
 def test_pipeline_roles_interoperate(start: Start, ventilator: str, worker: str,
                                      sink: str) -> None:
@@ -392,6 +400,60 @@ def test_pipeline_roles_interoperate(start: Start, ventilator: str, worker: str,
                          tasks=20, seed=7, max_workload=3)
     assert batch.expected_cost == sum(seeded_workloads(7, 20, 3))
     for proc in batch.workers:  # the guide's workers run forever: Ctrl-C ends them
+        assert proc.interrupt() == 130, proc
+        assert "Traceback" not in proc.err
+
+
+# --- the async roles: what async brings -------------------------------------------------
+
+def test_async_worker_works_on_tasks_concurrently(ctx: zmqffi.Context, start: Start) -> None:
+    # Eight tasks of a second each: one after the other they take 8 s, all at once about 1 s.
+    tasks, concurrency = 8, 8
+    with ctx.socket(zmqffi.PUSH) as ventilator, ctx.socket(zmqffi.PULL) as sink:
+        set_timeouts(ventilator, sink)
+        ventilator.bind(LOOPBACK)
+        sink.bind(LOOPBACK)
+        worker = start(*example("async_worker.py"), "--ventilator", ventilator.last_endpoint,
+                       "--sink", sink.last_endpoint, "--tasks", str(tasks),
+                       "--concurrency", str(concurrency))
+        wait_for_connections(ventilator.last_endpoint, 1)
+        started = time.monotonic()
+        for _ in range(tasks):
+            ventilator.send(b"1000")
+        results = [sink.recv() for _ in range(tasks)]
+        elapsed = time.monotonic() - started
+        assert worker.finish() == 0, worker
+    assert results == [b""] * tasks
+    assert 1.0 <= elapsed < 4.0, f"{tasks} one-second tasks took {elapsed:.2f} s"
+    assert worker.out == "." * tasks
+    worker.assert_clean()
+
+
+def test_async_worker_with_more_loops_than_tasks_exits_after_its_tasks(
+        ctx: zmqffi.Context, start: Start) -> None:
+    # Five loops, three tasks: once the third is taken, no loop may wait for a fourth.
+    tasks = 3
+    with ctx.socket(zmqffi.PUSH) as ventilator, ctx.socket(zmqffi.PULL) as sink:
+        set_timeouts(ventilator, sink)
+        ventilator.bind(LOOPBACK)
+        sink.bind(LOOPBACK)
+        worker = start(*example("async_worker.py"), "--ventilator", ventilator.last_endpoint,
+                       "--sink", sink.last_endpoint, "--tasks", str(tasks), "--concurrency", "5")
+        for _ in range(tasks):
+            ventilator.send(b"2")
+        results = [sink.recv() for _ in range(tasks)]
+        assert worker.finish() == 0, worker
+    assert results == [b""] * tasks
+    assert worker.out == "." * tasks
+    worker.assert_clean()
+
+
+def test_async_workers_serve_the_blocking_ventilator_and_sink(start: Start) -> None:
+    batch = run_pipeline(start, example("ventilator.py"), example("async_worker.py"),
+                         example("sink.py"), workers=2, tasks=30, seed=5, max_workload=4,
+                         worker_args=("--concurrency", "3"))
+    assert batch.expected_cost == sum(seeded_workloads(5, 30, 4))
+    for proc in batch.workers:  # they run forever, as the blocking ones: Ctrl-C ends them
         assert proc.interrupt() == 130, proc
         assert "Traceback" not in proc.err
 
@@ -430,6 +492,37 @@ def test_pipeline_runner_completes_every_task(start: Start, workers: int, raw: b
     assert report.expected == sum(seeded_workloads(seed, tasks, 5))
     assert report.speedup == pytest.approx(report.expected / max(report.elapsed, 1), abs=0.006)
     assert "Traceback" not in runner.err
+    assert leftovers(start.tag) == {}  # type: ignore[attr-defined]
+
+
+def test_pipeline_runner_mixes_async_and_blocking_roles(start: Start) -> None:
+    tasks, seed = 20, 5
+    runner = start(*example("pipeline.py"), "--async", "--workers", "3", "--tasks", str(tasks),
+                   "--seed", str(seed), "--max-workload", "5", "--concurrency", "2")
+    assert runner.finish() == 0, runner
+    assert runner.out.startswith(
+        "Pipeline: 1 ventilator, 3 workers, 1 sink, 20 tasks (async and blocking roles mixed)\n"
+        "  async (zmqffi.asyncio): the sink; workers 1, 3, each working on up to 2 tasks at once\n"
+        "  blocking (zmqffi):      the ventilator; worker 2\n"), runner
+    report = pipeline_report(runner)
+    assert sink_marks(tasks) in runner.out
+    assert report.workers == 3 and sum(report.per_worker) == tasks
+    assert report.expected == sum(seeded_workloads(seed, tasks, 5))
+    assert "Traceback" not in runner.err
+    assert leftovers(start.tag) == {}  # type: ignore[attr-defined]
+
+
+def test_pipeline_runner_async_runs_the_roles_it_names(start: Start) -> None:
+    runner = start(*example("pipeline.py"), "--async", "--workers", "4", "--tasks", "1000")
+    runner.expect(r"\n:\.")  # the batch is running
+    scripts = sorted(Path(command.split()[1]).name
+                     for command in leftovers(start.tag).values()  # type: ignore[attr-defined]
+                     if "pipeline.py" not in command)
+    # (the ventilator may be gone already: it exits once every task has left)
+    assert [name for name in scripts if name != "ventilator.py"] == [
+        "async_sink.py", "async_worker.py", "async_worker.py", "worker.py", "worker.py"]
+    assert runner.interrupt() == 130, runner
+    assert "Interrupted" in runner.err
     assert leftovers(start.tag) == {}  # type: ignore[attr-defined]
 
 
