@@ -934,3 +934,147 @@ def test_an_async_socket_awaited_from_another_thread_is_refused(ctx: Context) ->
         pull.adopt()
     finally:
         close(push, pull)
+
+
+# --- 13. pyzmq's zmq.asyncio as the peer, in another process ---------------------------
+
+# The messages both sides make from a seed: frame sizes around zmqffi's copy thresholds,
+# single frames and multipart ones (empty frames too). Spaces separate the messages,
+# commas their frames.
+LAYOUT = "0 1 5 3,0,7 255 256 0,0 65536 1,65536,0,256 1000000 2,1000000"
+SEED = 13
+
+# The child's copy of messages(): the same frames from the same seed.
+PEER_MESSAGES = """
+    import random
+
+    def messages(layout, seed):
+        rng = random.Random(seed)
+        return [[rng.randbytes(int(size)) for size in message.split(",")]
+                for message in layout.split()]
+"""
+
+PYZMQ_PUSH = PEER_MESSAGES + """
+    import asyncio, sys
+    import zmq, zmq.asyncio
+
+    async def main(endpoint, layout, seed):
+        context = zmq.asyncio.Context()
+        push = context.socket(zmq.PUSH)
+        push.linger = push.sndtimeo = 20000
+        push.connect(endpoint)
+        for frames in messages(layout, seed):
+            if len(frames) == 1:
+                await push.send(frames[0])
+            else:
+                await push.send_multipart(frames)
+        print("sent", flush=True)
+        push.close()  # lingers until the rest is delivered
+        context.term()
+        print("done", flush=True)
+
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+"""
+
+PYZMQ_PULL_ECHO = """
+    import asyncio, hashlib, sys
+    import zmq, zmq.asyncio
+
+    async def main(count):
+        context = zmq.asyncio.Context()
+        pull, back = context.socket(zmq.PULL), context.socket(zmq.PUSH)
+        for sock in (pull, back):
+            sock.linger = sock.rcvtimeo = sock.sndtimeo = 20000
+            sock.bind("tcp://127.0.0.1:*")
+        print("endpoints", pull.last_endpoint.decode(), back.last_endpoint.decode(),
+              flush=True)
+        for _ in range(count):
+            frames = await pull.recv_multipart()
+            print("got", *[f"{len(frame)}:{hashlib.sha256(frame).hexdigest()}"
+                           for frame in frames], flush=True)
+            await back.send_multipart(frames)
+        pull.close()
+        back.close()  # lingers until the echoes are delivered
+        context.term()
+        print("done", flush=True)
+
+    asyncio.run(main(int(sys.argv[1])))
+"""
+
+
+def messages(layout: str, seed: int) -> list[list[bytes]]:
+    rng = random.Random(seed)
+    return [[rng.randbytes(int(size)) for size in message.split(",")]
+            for message in layout.split()]
+
+
+def summary(frames: list[bytes]) -> str:
+    """Each frame's size and SHA-256, as the echoing peer prints them."""
+    import hashlib
+    return " ".join(f"{len(frame)}:{hashlib.sha256(frame).hexdigest()}" for frame in frames)
+
+
+def test_receiving_from_a_pyzmq_asyncio_push_in_another_process(
+        ctx: Context, spawn: Callable[..., Any]) -> None:
+    pytest.importorskip("zmq")
+    sent = messages(LAYOUT, SEED)
+    # the first receive waits for the peer to start: up to SLOW_WAIT
+    pull = amake(ctx, zmqffi.PULL, RCVTIMEO=int(SLOW_WAIT * 1000))
+    pull.bind("tcp://127.0.0.1:*")
+    peer = spawn(PYZMQ_PUSH, pull.last_endpoint, LAYOUT, str(SEED))
+
+    async def main() -> list[list[bytes]]:
+        got = []
+        for index, frames in enumerate(sent):
+            if len(frames) > 1:
+                got.append(await pull.recv_multipart())
+            elif index % 2:
+                got.append([await pull.recv()])
+            else:
+                msg = await pull.recv_msg()
+                got.append([msg.bytes])
+                assert not msg.more, index
+                msg.close()
+        with pytest.raises(Again):  # nothing more than it sent
+            await pull.recv(zmqffi.DONTWAIT)
+        return got
+
+    try:
+        got = run(main)
+    finally:
+        close(pull)
+    assert [summary(frames) for frames in got] == [summary(frames) for frames in sent]
+    assert got == sent
+    peer.expect("done")
+    assert peer.proc.wait(SLOW_WAIT) == 0
+
+
+def test_sending_to_a_pyzmq_asyncio_pull_in_another_process(
+        ctx: Context, spawn: Callable[..., Any]) -> None:
+    pytest.importorskip("zmq")
+    sent = messages(LAYOUT, SEED)
+    peer = spawn(PYZMQ_PULL_ECHO, str(len(sent)))
+    _, pull_endpoint, echo_endpoint = peer.expect("endpoints").split()
+    push = amake(ctx, zmqffi.PUSH)
+    push.connect(pull_endpoint)
+    echoes = amake(ctx, zmqffi.PULL, RCVTIMEO=int(SLOW_WAIT * 1000))
+    echoes.connect(echo_endpoint)
+
+    async def main() -> list[list[bytes]]:
+        for index, frames in enumerate(sent):
+            if len(frames) > 1:
+                await push.send_multipart(frames, copy=bool(index % 2))
+            else:
+                await push.send(frames[0], copy=bool(index % 2))
+        return [await echoes.recv_multipart() for _ in sent]
+
+    try:
+        echoed = run(main)
+    finally:
+        close(push, echoes)
+    # what pyzmq received, as it printed it, and what it sent back
+    printed = [peer.expect("got")[len("got "):] for _ in sent]
+    assert printed == [summary(frames) for frames in sent]
+    assert echoed == sent
+    peer.expect("done")
+    assert peer.proc.wait(SLOW_WAIT) == 0
