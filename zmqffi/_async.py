@@ -114,6 +114,14 @@ class AsyncSocket(Socket):
     async def send(self, data: Any, flags: int = 0,  # type: ignore[override]
                    copy: bool | None = None) -> None:
         """Send one frame; waits (without blocking the loop) while the queue is full."""
+        if not flags:  # the common case, tried inline: no closure, no second coroutine
+            try:
+                self._blocking.send(data, DONTWAIT, copy)
+            except Again:
+                pass
+            else:
+                self._touched()
+                return
         await self._retry(POLLOUT, SNDTIMEO, "send",
                           lambda f: self._blocking.send(data, f, copy), flags)
 
@@ -126,8 +134,15 @@ class AsyncSocket(Socket):
 
     async def recv(self, flags: int = 0) -> bytes:  # type: ignore[override]
         """Receive one frame as bytes."""
-        frame: bytes = await self._retry(POLLIN, RCVTIMEO, "recv",
-                                         self._blocking.recv, flags)
+        if not flags:  # the common case, tried inline (see send)
+            try:
+                frame: bytes = self._blocking.recv(DONTWAIT)
+            except Again:
+                pass
+            else:
+                self._touched()
+                return frame
+        frame = await self._retry(POLLIN, RCVTIMEO, "recv", self._blocking.recv, flags)
         return frame
 
     async def recv_multipart(self, flags: int = 0) -> list[bytes]:  # type: ignore[override]
