@@ -23,7 +23,10 @@ THR_SIZES = (1, 64, KIB, 64 * KIB, MIB)  # the throughput cells' sizes
 C_IMPL = "c"
 PY_IMPLS = ("pyzmq", "pyzmq-nocopy", "zmqffi", "zmqffi-recv_into", "zmqffi-recv_msg",
             "zmqffi-zerocopy", "zmqffi-view", "zmqffi-batch", "zmqffi-raw", "zmqffi-raw_msg")
-ALL_IMPLS = (C_IMPL, *PY_IMPLS)
+# one side async, the other the same library's blocking socket (throughput only)
+ASYNC_IMPLS = ("pyzmq-asyncio-recv", "pyzmq-asyncio-send", "zmqffi-asyncio-recv",
+               "zmqffi-asyncio-send", "zmqffi-trio-recv", "zmqffi-trio-send")
+ALL_IMPLS = (C_IMPL, *PY_IMPLS, *ASYNC_IMPLS)
 
 
 def log(text: str) -> None:

@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import (ALL_IMPLS, C_IMPL, HERE, KIB, MIB, WORKERS, fmt_rate, fmt_size, free_port,
-                    log)
+from common import (ALL_IMPLS, ASYNC_IMPLS, C_IMPL, HERE, KIB, MIB, WORKERS, fmt_rate, fmt_size,
+                    free_port, log)
 
 # messages (throughput) or round trips (latency) per cell, the same for every
 # implementation; chosen so a cell takes about 0.5-2 s for the Python implementations
@@ -46,11 +46,12 @@ SHORT_DIVISOR = 100
 # least this size (--all-rows runs them everywhere)
 IMPL_MIN_SIZE = {"pyzmq-nocopy": 64 * KIB, "zmqffi-zerocopy": 64 * KIB,
                  "zmqffi-view": 64 * KIB}
-# batched sends/receives are for small messages: throughput cells up to this size
+# batched sends/receives are for small messages, and the async rows measure the cost
+# of waiting through an event loop per message: throughput cells up to this size
 # (--all-rows: every throughput cell)
-IMPL_MAX_SIZE = {"zmqffi-batch": KIB}
+IMPL_MAX_SIZE = {"zmqffi-batch": KIB, **{row: KIB for row in ASYNC_IMPLS}}
 # rows that have no latency loop at all (not even with --all-rows)
-THR_ONLY = {"zmqffi-batch", "zmqffi-view"}
+THR_ONLY = {"zmqffi-batch", "zmqffi-view", *ASYNC_IMPLS}
 DESCRIPTIONS = {
     "c": "libzmq 4.3.4 perf tools (local_thr/remote_thr, inproc_thr, "
          "local_lat/remote_lat, inproc_lat)",
@@ -68,6 +69,17 @@ DESCRIPTIONS = {
     "zmqffi-raw": "zmqffi.lib.zmq_send / zmq_recv on preallocated cffi buffers",
     "zmqffi-raw_msg": "zmqffi.lib zmq_msg_init_size+zmq_msg_send / zmq_msg_recv "
                       "(the C tools' calls)",
+    "pyzmq-asyncio-recv": "pyzmq zmq.asyncio PULL, await recv() in asyncio.run "
+                          "(default loop) / blocking pyzmq PUSH",
+    "pyzmq-asyncio-send": "pyzmq zmq.asyncio PUSH, await send(bytes) in asyncio.run "
+                          "(default loop) / blocking pyzmq PULL",
+    "zmqffi-asyncio-recv": "zmqffi.asyncio PULL, await recv() in asyncio.run "
+                           "(default loop) / blocking zmqffi PUSH",
+    "zmqffi-asyncio-send": "zmqffi.asyncio PUSH, await send(bytes) in asyncio.run "
+                           "(default loop) / blocking zmqffi PULL",
+    "zmqffi-trio-recv": "zmqffi.trio PULL, await recv() in trio.run / blocking zmqffi PUSH",
+    "zmqffi-trio-send": "zmqffi.trio PUSH, await send(bytes) in trio.run / "
+                        "blocking zmqffi PULL",
 }
 
 

@@ -36,6 +36,11 @@ SCENARIOS = [
     ("zmqffi", 1024 * 1024, 4_000),
     ("zmqffi-zerocopy", 1024 * 1024, 4_000),
     ("pyzmq", 1, 3_000_000),
+    # one side async (the other blocking): --only zmqffi-asyncio-send etc.
+    ("zmqffi-asyncio-send", 64, 2_000_000),
+    ("zmqffi-asyncio-recv", 64, 2_000_000),
+    ("zmqffi-trio-send", 64, 2_000_000),
+    ("zmqffi-trio-recv", 64, 2_000_000),
 ]
 
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^():]+?)(?::(?P<line>\d+))?\)$")

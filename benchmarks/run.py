@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
                         "on CPython), capped at the cell's count")
     p.add_argument("--all-rows", action="store_true",
                    help="also run pyzmq-nocopy and zmqffi-zerocopy below 64 KiB and for "
-                        "latency, and zmqffi-batch above 1 KiB (it has no latency loop)")
+                        "latency, and zmqffi-batch and the async rows above 1 KiB "
+                        "(they have no latency loop)")
     p.add_argument("--timeout", type=float, default=300, help="per measurement, seconds")
     p.add_argument("-o", "--output", help="JSON path (default results/<interp>-<date>.json)")
     measure_and_report(p.parse_args(argv))

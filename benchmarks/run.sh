@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command for the benchmark: builds the benchmark venv for an interpreter, installs
-# zmqffi (from this working tree), pyzmq and matplotlib into it, runs benchmarks/run.py
+# zmqffi (from this working tree), pyzmq, trio and matplotlib into it, runs benchmarks/run.py
 # there, and draws the chart (with the CPython venv when matplotlib is missing).
 #
 #   benchmarks/run.sh [--python python3|pypy3|/path/to/python] [run.py options...]
@@ -28,6 +28,11 @@ venv_for() {  # venv_for INTERPRETER -> path of its benchmark venv, created and 
     fi
     if ! "$venv/bin/python" -c 'import zmq, _cffi_backend' 2>/dev/null; then
         "$venv/bin/pip" install -q pyzmq cffi >&2  # cffi: zmqffi's own dependency
+    fi
+    if ! "$venv/bin/python" -c 'import trio' 2>/dev/null; then
+        # for the zmqffi-trio rows (reported unavailable without it)
+        "$venv/bin/pip" install -q trio >&2 \
+            || echo "[bench] trio unavailable for $tag: no zmqffi-trio rows" >&2
     fi
     if ! "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; then
         # may not build on PyPy: the chart is then drawn by the CPython venv

@@ -20,11 +20,18 @@ the timed ones, so that PyPy's JIT has compiled it; their time is reported separ
 
 Every implementation's loops are written out in full below (no per-message dispatch
 through shared helpers), as a user of that API would write them.
+
+The async rows (``*-asyncio-recv``, ``*-asyncio-send``, ``zmqffi-trio-*``) make one side
+async and leave the other the same library's blocking socket: over tcp the async side is
+its own process, over inproc its own thread (the receiver is the main thread, the sender
+the other one, as above). Each runs its loop inside ``asyncio.run`` (the default event
+loop) or ``trio.run`` and awaits every message, one at a time. Throughput only.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -614,9 +621,175 @@ class RawMsg(Raw):
         return start - t_warm, end - start
 
 
+# ------------------------------------------------------------------------------------
+# one side async: the async socket awaits each message, one at a time, inside asyncio.run
+# (the default event loop) or trio.run; the peer is the same library's blocking socket
+# (throughput rows only: the PULL side is async in the -recv rows, PUSH in the -send rows)
+# ------------------------------------------------------------------------------------
+
+def no_latency_loop(self, *args):
+    raise SystemExit(f"{self.name} has no latency loop (throughput cells only)")
+
+
+class PyzmqAsyncioRecv(Pyzmq):
+    """zmq.asyncio PULL (await recv()); blocking pyzmq PUSH."""
+    name = "pyzmq-asyncio-recv"
+    rep = req = no_latency_loop
+
+    def socket(self, kind: str):
+        if kind != "PULL":
+            return super().socket(kind)
+        import zmq.asyncio
+        return zmq.asyncio.Socket(self.ctx, self.zmq.PULL)
+
+    def recv_thr(self, s, size, count, warmup):
+        return asyncio.run(self.recv_thr_async(s, size, count, warmup))
+
+    async def recv_thr_async(self, s, size, count, warmup):
+        recv = s.recv
+        t_warm = perf_counter()
+        for _ in range(warmup):
+            if len(await recv()) != size:
+                bad_size(-1, size)
+        if len(await recv()) != size:
+            bad_size(-1, size)
+        start = perf_counter()
+        for _ in range(count - 1):
+            if len(await recv()) != size:
+                bad_size(-1, size)
+        end = perf_counter()
+        return start - t_warm, end - start
+
+
+class PyzmqAsyncioSend(Pyzmq):
+    """zmq.asyncio PUSH (await send(bytes)); blocking pyzmq PULL."""
+    name = "pyzmq-asyncio-send"
+    rep = req = no_latency_loop
+
+    def socket(self, kind: str):
+        if kind != "PUSH":
+            return super().socket(kind)
+        import zmq.asyncio
+        return zmq.asyncio.Socket(self.ctx, self.zmq.PUSH)
+
+    def send_thr(self, s, size, total):
+        asyncio.run(self.send_thr_async(s, size, total))
+
+    async def send_thr_async(self, s, size, total):
+        data = b"x" * size
+        send = s.send
+        for _ in range(total):
+            await send(data)
+
+
+class ZmqffiAsyncioRecv(Zmqffi):
+    """zmqffi.asyncio PULL (await recv()); blocking zmqffi PUSH."""
+    name = "zmqffi-asyncio-recv"
+    rep = req = no_latency_loop
+
+    def socket(self, kind: str):
+        if kind != "PULL":
+            return super().socket(kind)
+        import zmqffi.asyncio
+        return zmqffi.asyncio.Socket(self.ctx, self.zmqffi.PULL)
+
+    def recv_thr(self, s, size, count, warmup):
+        return asyncio.run(self.recv_thr_async(s, size, count, warmup))
+
+    async def recv_thr_async(self, s, size, count, warmup):
+        recv = s.recv
+        t_warm = perf_counter()
+        for _ in range(warmup):
+            if len(await recv()) != size:
+                bad_size(-1, size)
+        if len(await recv()) != size:
+            bad_size(-1, size)
+        start = perf_counter()
+        for _ in range(count - 1):
+            if len(await recv()) != size:
+                bad_size(-1, size)
+        end = perf_counter()
+        return start - t_warm, end - start
+
+
+class ZmqffiAsyncioSend(Zmqffi):
+    """zmqffi.asyncio PUSH (await send(bytes)); blocking zmqffi PULL."""
+    name = "zmqffi-asyncio-send"
+    rep = req = no_latency_loop
+
+    def socket(self, kind: str):
+        if kind != "PUSH":
+            return super().socket(kind)
+        import zmqffi.asyncio
+        return zmqffi.asyncio.Socket(self.ctx, self.zmqffi.PUSH)
+
+    def send_thr(self, s, size, total):
+        asyncio.run(self.send_thr_async(s, size, total))
+
+    async def send_thr_async(self, s, size, total):
+        data = b"x" * size
+        send = s.send
+        for _ in range(total):
+            await send(data)
+
+
+class ZmqffiTrioRecv(Zmqffi):
+    """zmqffi.trio PULL (await recv()); blocking zmqffi PUSH."""
+    name = "zmqffi-trio-recv"
+    rep = req = no_latency_loop
+
+    def socket(self, kind: str):
+        if kind != "PULL":
+            return super().socket(kind)
+        import zmqffi.trio
+        return zmqffi.trio.Socket(self.ctx, self.zmqffi.PULL)
+
+    def recv_thr(self, s, size, count, warmup):
+        import trio
+        return trio.run(self.recv_thr_async, s, size, count, warmup)
+
+    async def recv_thr_async(self, s, size, count, warmup):
+        recv = s.recv
+        t_warm = perf_counter()
+        for _ in range(warmup):
+            if len(await recv()) != size:
+                bad_size(-1, size)
+        if len(await recv()) != size:
+            bad_size(-1, size)
+        start = perf_counter()
+        for _ in range(count - 1):
+            if len(await recv()) != size:
+                bad_size(-1, size)
+        end = perf_counter()
+        return start - t_warm, end - start
+
+
+class ZmqffiTrioSend(Zmqffi):
+    """zmqffi.trio PUSH (await send(bytes)); blocking zmqffi PULL."""
+    name = "zmqffi-trio-send"
+    rep = req = no_latency_loop
+
+    def socket(self, kind: str):
+        if kind != "PUSH":
+            return super().socket(kind)
+        import zmqffi.trio
+        return zmqffi.trio.Socket(self.ctx, self.zmqffi.PUSH)
+
+    def send_thr(self, s, size, total):
+        import trio
+        trio.run(self.send_thr_async, s, size, total)
+
+    async def send_thr_async(self, s, size, total):
+        data = b"x" * size
+        send = s.send
+        for _ in range(total):
+            await send(data)
+
+
 IMPLS = {cls.name: cls for cls in (
     Pyzmq, PyzmqNocopy, Zmqffi, ZmqffiInto, ZmqffiMsg, ZmqffiZerocopy, ZmqffiView,
-    ZmqffiBatch, Raw, RawMsg)}
+    ZmqffiBatch, Raw, RawMsg, PyzmqAsyncioRecv, PyzmqAsyncioSend, ZmqffiAsyncioRecv,
+    ZmqffiAsyncioSend, ZmqffiTrioRecv, ZmqffiTrioSend)}
 
 
 # ------------------------------------------------------------------------------------
