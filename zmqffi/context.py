@@ -164,10 +164,7 @@ class Context:
         """Terminate. Refuses (LifecycleError, nothing changed) while sockets are open:
         zmq_ctx_term would wait for them forever. Idempotent; from any thread."""
         with self._lock:
-            if self._closed:
-                return
-            if self._forked:
-                self._closed = True
+            if self._ended():
                 return
             if self._sockets:
                 listing = "\n".join(f"  - {state.describe()}, created at {state.site}"
@@ -176,6 +173,13 @@ class Context:
                     0, f"term() with {len(self._sockets)} socket(s) still open; close "
                        f"them first (or use destroy()):\n{listing}")
             self._terminate()
+
+    def _ended(self) -> bool:
+        """True if there is nothing left to end: terminated, or inherited across fork()
+        (then marked terminated: the child never touches the parent's libzmq state)."""
+        if self._forked:
+            self._closed = True
+        return self._closed
 
     def _terminate(self) -> None:
         global _live_ref
@@ -207,10 +211,7 @@ class Context:
         if linger is not None:  # a bad one must not leave the context half destroyed
             int_arg(linger, "destroy() linger")
         with self._lock:
-            if self._closed:
-                return
-            if self._forked:
-                self._closed = True
+            if self._ended():
                 return
             lib.zmq_ctx_shutdown(self._handle)
             for state in list(self._sockets):
