@@ -35,7 +35,7 @@ html_static_path: list[str] = []
 # signatures' type hints in the description rather than in the signature line.
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
-autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_default_options = {"members": True, "undoc-members": True, "show-inheritance": True}
 
 # All the examples run in one process, where one Context may be live at a time.
 doctest_default_flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
