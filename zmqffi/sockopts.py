@@ -35,7 +35,7 @@ class Option:
         self.name = name
         self.number: int | None = getattr(lib, "ZMQ_" + name, None)  # None: not built
 
-    def option(self) -> int:
+    def number_in_build(self) -> int:
         if self.number is None:  # (an AttributeError: hasattr() says False)
             needs = ("is not in this build of libzmq" if build_info["drafts"] else
                      "needs libzmq's draft API (a build with ZMQFFI_DRAFTS=1)")
@@ -45,10 +45,10 @@ class Option:
     def __get__(self, sock: SocketOptions | None, owner: Any = None) -> Any:
         if sock is None:
             return self
-        return sock.getsockopt(self.option())
+        return sock.getsockopt(self.number_in_build())
 
     def __set__(self, sock: SocketOptions, value: Any) -> None:
-        sock.setsockopt(self.option(), value)
+        sock.setsockopt(self.number_in_build(), value)
 
 
 class Subscription(Option):
@@ -60,7 +60,7 @@ class Subscription(Option):
     def __get__(self, sock: SocketOptions | None, owner: Any = None) -> Any:
         if sock is None:
             return self
-        return partial(sock.setsockopt, self.option())
+        return partial(sock.setsockopt, self.number_in_build())
 
 
 class HighWaterMark(Option):
