@@ -17,7 +17,8 @@ import time
 
 import zmqffi
 import zmqffi.asyncio
-from sink import announce, make_parser, parse_args
+from sink import (announce, make_parser, parse_args, report_result, report_timeout,
+                  report_total)
 
 
 async def collect(receiver: zmqffi.asyncio.Socket, tasks: int, timeout: float | None) -> int:
@@ -30,13 +31,10 @@ async def collect(receiver: zmqffi.asyncio.Socket, tasks: int, timeout: float | 
         try:
             await asyncio.wait_for(receiver.recv(), timeout)
         except asyncio.TimeoutError:
-            print(f"\nTimed out: received {task_nbr} of {tasks} results",
-                  file=sys.stderr, flush=True)
-            return 1
-        print(":" if task_nbr % 10 == 0 else ".", end="", flush=True)
+            return report_timeout(task_nbr, tasks)
+        report_result(task_nbr)
 
-    elapsed_msec = int((time.monotonic() - start) * 1000)
-    print(f"\nTotal elapsed time: {elapsed_msec} msec\n", flush=True)
+    report_total(start)
     return 0
 
 

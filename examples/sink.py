@@ -43,6 +43,21 @@ def announce(sock: zmqffi.Socket, endpoint: str) -> None:
         print(f"Bound to {sock.last_endpoint}", flush=True)
 
 
+# The progress lines, shared with async_sink.py: the launcher and the tests read them.
+def report_result(task_nbr: int) -> None:
+    print(":" if task_nbr % 10 == 0 else ".", end="", flush=True)
+
+
+def report_timeout(received: int, tasks: int) -> int:
+    print(f"\nTimed out: received {received} of {tasks} results", file=sys.stderr, flush=True)
+    return 1
+
+
+def report_total(start: float) -> None:
+    elapsed_msec = int((time.monotonic() - start) * 1000)
+    print(f"\nTotal elapsed time: {elapsed_msec} msec\n", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with zmqffi.Context() as context, context.socket(zmqffi.PULL) as receiver:
@@ -63,13 +78,10 @@ def main(argv: list[str] | None = None) -> int:
                 with receiver.recv_msg():
                     pass
             except zmqffi.Again:
-                print(f"\nTimed out: received {task_nbr} of {args.tasks} results",
-                      file=sys.stderr, flush=True)
-                return 1
-            print(":" if task_nbr % 10 == 0 else ".", end="", flush=True)
+                return report_timeout(task_nbr, args.tasks)
+            report_result(task_nbr)
 
-        elapsed_msec = int((time.monotonic() - start) * 1000)
-        print(f"\nTotal elapsed time: {elapsed_msec} msec\n", flush=True)
+        report_total(start)
     return 0
 
 

@@ -134,9 +134,6 @@ def test_round_trip_with_every_receive(ctx: Context, endpoint: str) -> None:
         close(push, pull)
 
 
-@pytest.mark.skipif(not hasattr(zmqffi.Socket, "send_string"),
-                    reason="the blocking Socket has no send_string/json/serialized yet "
-                           "(the pyzmq conveniences are issue 15)")
 def test_string_json_and_serialized_are_coroutines(ctx: Context) -> None:
     push, pull = apipe(ctx, "inproc://conveniences")
 

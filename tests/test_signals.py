@@ -84,6 +84,11 @@ push.send(b"after")
 assert poller.poll(5000) == [(pull, zmqffi.POLLIN)]
 assert pull.recv() == b"after"
 """),
+    "socket-poll": ("", "pull.poll()", """
+push.send(b"after")
+assert pull.poll(5000) == zmqffi.POLLIN
+assert pull.recv() == b"after"
+"""),
     "proxy": ("""
 front = ctx.socket(zmqffi.ROUTER)
 front.bind("inproc://front")

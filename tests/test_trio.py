@@ -144,6 +144,27 @@ def test_round_trip_with_every_receive(ctx: Context, endpoint: str) -> None:
         close(push, pull)
 
 
+def test_string_json_and_serialized_are_awaited(ctx: Context) -> None:
+    push, pull = tpipe(ctx, "inproc://trio-conveniences")
+
+    async def main() -> None:
+        await push.send_string("héllo", encoding="utf-16")
+        assert await pull.recv_string(encoding="utf-16") == "héllo"
+        await push.send_json({"a": [1, 2]}, sort_keys=True)
+        assert await pull.recv_json() == {"a": [1, 2]}
+        await push.send_serialized(12345, lambda n: [str(n).encode(), b"!"])
+        assert await pull.recv_serialized(lambda parts: parts) == [b"12345", b"!"]
+        assert await pull.poll(0) == 0
+        pull.rcvtimeo = 10  # an option attribute: honoured like setsockopt
+        with pytest.raises(Again):
+            await pull.recv_string()
+
+    try:
+        run(main)
+    finally:
+        close(push, pull)
+
+
 def test_the_trio_context_is_the_one_live_context(no_context_left_live: None) -> None:
     context = zmq_trio.Context()
     try:

@@ -72,3 +72,47 @@ def test_mypy_rejects_a_misspelt_constant() -> None:
     assert tool.mypy_on(tool.TYPO_SOURCE) == [tool.TYPO_FINDING]
     # and the same names right: nothing to report
     assert tool.mypy_on("import zmqffi\n\nkind: int = zmqffi.PUSH | zmqffi.DONTWAIT\n") == []
+
+
+# --- the socket option attributes (zmqffi/_sockopts.pyi) ------------------------------
+
+def options_generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("options_stub",
+                                                  REPO / "tools" / "options_stub.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_option_attributes_stub_is_what_its_generator_writes() -> None:
+    stub = REPO / "zmqffi" / "_sockopts.pyi"
+    assert options_generator().render() == stub.read_text(), \
+        "stale stub: run python tools/options_stub.py"
+
+
+OPTION_SOURCE = """\
+import zmqffi
+
+ctx = zmqffi.Context()
+sock = ctx.socket(zmqffi.SUB)
+sock.linger = 0
+hwm: int = sock.sndhwm + sock.hwm
+sock.routing_id = bytearray(b"id")
+sock.zap_domain = b"bytes or str"
+domain: str = sock.zap_domain
+sock.subscribe(b"topic")
+sock.subscribe = b"topic"
+text: str = sock.recv_string() + sock.getsockopt_string(zmqffi.ROUTING_ID)
+events: int = sock.poll(10)
+sock.lingr = 0
+sock.linger = "0"
+"""
+
+
+def test_mypy_rejects_a_misspelt_or_mistyped_option_attribute() -> None:
+    pytest.importorskip("mypy", reason="mypy is not installed in this environment")
+    findings = generator().mypy_on(OPTION_SOURCE)
+    assert [line.split(":")[1] for line in findings] == ["14", "15"], findings
+    assert '"lingr"' in findings[0]
+    assert "incompatible types in assignment" in findings[1].lower()

@@ -21,10 +21,12 @@ readable, when ``_wake_all`` is called, or after ``timeout`` seconds; None: no t
 from __future__ import annotations
 
 import errno as _errno
-from typing import Any
-from collections.abc import Iterable
+from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Sequence
 
 from zmqffi._zmq import lib
+from zmqffi.conveniences import (check_deserialize, decode_json, decode_string, encode_json,
+                                 encode_string, serialized)
 from zmqffi.errors import Again
 from zmqffi.message import Message
 from zmqffi.socket import Socket
@@ -33,6 +35,7 @@ __all__ = ["AsyncSocket"]
 
 DONTWAIT, POLLIN, POLLOUT = lib.ZMQ_DONTWAIT, lib.ZMQ_POLLIN, lib.ZMQ_POLLOUT
 EVENTS, RCVTIMEO, SNDTIMEO = lib.ZMQ_EVENTS, lib.ZMQ_RCVTIMEO, lib.ZMQ_SNDTIMEO
+T = TypeVar("T")
 
 
 class Blocking(Socket):
@@ -163,7 +166,34 @@ class AsyncSocket(Socket):
                                       lambda f: self._blocking.recv_into(buffer, f), flags)
         return size
 
-    async def poll(self, timeout: float | None = None,
+    # pyzmq's conveniences (conveniences.py), awaiting send/recv and their multipart forms
+
+    async def send_string(self, text: str, flags: int = 0,  # type: ignore[override]
+                          encoding: str = "utf-8", *, copy: bool | None = None) -> None:
+        await self.send(encode_string(text, encoding), flags, copy)
+
+    async def recv_string(self, flags: int = 0,  # type: ignore[override]
+                          encoding: str = "utf-8") -> str:
+        return decode_string(await self.recv(flags), encoding)
+
+    async def send_json(self, obj: Any, flags: int = 0,  # type: ignore[override]
+                        **dumps_kwargs: Any) -> None:
+        await self.send(encode_json(obj, dumps_kwargs), flags)
+
+    async def recv_json(self, flags: int = 0, **loads_kwargs: Any) -> Any:
+        return decode_json(await self.recv(flags), loads_kwargs)
+
+    async def send_serialized(self, obj: Any,  # type: ignore[override]
+                              serialize: Callable[[Any], Sequence[Any]], flags: int = 0,
+                              *, copy: bool | None = None) -> None:
+        await self.send_multipart(serialized(obj, serialize), flags, copy)
+
+    async def recv_serialized(self,  # type: ignore[override]
+                              deserialize: Callable[[list[bytes]], T], flags: int = 0) -> T:
+        check_deserialize(deserialize)
+        return deserialize(await self.recv_multipart(flags))
+
+    async def poll(self, timeout: float | None = None,  # type: ignore[override]
                    flags: int = POLLIN) -> int:
         """The socket's events among ``flags`` once there are some; 0 after ``timeout``
         milliseconds (None: wait for ever)."""

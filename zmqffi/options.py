@@ -8,12 +8,14 @@ from typing import Any
 from zmqffi._zmq import ffi, lib
 from zmqffi.validation import bytes_like, int_arg
 
-__all__ = ["OPTIONS", "option_info", "c_value", "c_buffer", "py_value"]
+__all__ = ["OPTIONS", "TABLE", "TEXT", "option_info", "c_value", "c_buffer", "py_value",
+           "py_bytes"]
 
-# One table for setsockopt, getsockopt and error messages. Options of the draft API are
-# used when built with it.
+# The one table of socket options: setsockopt, getsockopt, their error messages and the
+# option attributes (sockopts.py, and its typed stub, tools/options_stub.py) all read it.
+# Options of the draft API are used when built with it.
 INT, INT64, UINT64, BYTES, STR, KEY = "int", "int64_t", "uint64_t", "bytes", "str", "key"
-_OPTIONS = {
+TABLE = {
     **dict.fromkeys("""
         RATE RECOVERY_IVL SNDBUF RCVBUF RCVMORE FD EVENTS TYPE LINGER RECONNECT_IVL
         BACKLOG RECONNECT_IVL_MAX SNDHWM RCVHWM MULTICAST_HOPS RCVTIMEO SNDTIMEO IPV4ONLY
@@ -41,8 +43,9 @@ _OPTIONS = {
     "CURVE_PUBLICKEY": KEY, "CURVE_SECRETKEY": KEY, "CURVE_SERVERKEY": KEY,
 }
 # option number -> (name, C type), for the options this build of libzmq has
-OPTIONS = {getattr(lib, "ZMQ_" + name): (name, kind) for name, kind in _OPTIONS.items()
+OPTIONS = {getattr(lib, "ZMQ_" + name): (name, kind) for name, kind in TABLE.items()
            if hasattr(lib, "ZMQ_" + name)}
+TEXT = (BYTES, STR, KEY)  # the kinds whose value is a string of bytes
 
 
 def option_info(option: int) -> tuple[str, str]:
@@ -59,7 +62,7 @@ def c_value(option: int, value: Any) -> tuple[str, Any, Any, int]:
     option encoded --, its C value, that value's size), or the TypeError or ValueError
     that names the option."""
     name, kind = option_info(option)
-    if kind in (BYTES, STR, KEY):
+    if kind in TEXT:
         if kind != BYTES and isinstance(value, str):
             value = value.encode()
         if kind == STR and not isinstance(value, (bytes, bytearray)):
@@ -82,7 +85,7 @@ def c_buffer(option: int) -> tuple[str, str, Any, Any]:
     """For getsockopt: (the option's name, its C type, a buffer for its value, a
     ``size_t *`` holding the buffer's size)."""
     name, kind = option_info(option)
-    if kind in (BYTES, STR, KEY):
+    if kind in TEXT:
         capacity = 41 if kind == KEY else 1024  # 41 asks libzmq for Z85
         raw = ffi.new("char[]", capacity)
     else:
@@ -93,12 +96,17 @@ def c_buffer(option: int) -> tuple[str, str, Any, Any]:
 
 def py_value(kind: str, raw: Any, size: Any) -> int | bytes | str:
     """The value that zmq_getsockopt wrote into c_buffer()'s buffer: int, bytes (keys
-    as Z85) or str."""
-    if kind in (STR, KEY):
-        text: bytes = ffi.string(raw, size[0])
-        return text.decode() if kind == STR else text
-    if kind == BYTES:
-        data: bytes = ffi.unpack(raw, size[0])
-        return data
+    as Z85) or str (UTF-8)."""
+    if kind in TEXT:
+        data = py_bytes(kind, raw, size)
+        return data.decode() if kind == STR else data
     number: int = raw[0]
     return number
+
+
+def py_bytes(kind: str, raw: Any, size: Any) -> bytes:
+    """The bytes that zmq_getsockopt wrote into c_buffer()'s buffer for an option of
+    a TEXT kind: a character string stops at its NUL, binary data is all ``size``."""
+    data: bytes = (ffi.unpack(raw, size[0]) if kind == BYTES
+                   else ffi.string(raw, size[0]))
+    return data

@@ -23,7 +23,8 @@ from zmqffi.errors import LifecycleError
 from zmqffi.message import (Message, lend_failed, new_msg, pin, release_lent, release_msg,
                             release_spent)
 from zmqffi.monitor import monitor_endpoint, stop_monitor
-from zmqffi.options import c_buffer, c_value, py_value
+from zmqffi.conveniences import Conveniences
+from zmqffi.sockopts import SocketOptions
 from zmqffi.validation import bytes_like, check_endpoint, check_socket_type, int_arg
 
 if TYPE_CHECKING:
@@ -55,8 +56,11 @@ SMALL = lib.ZMQFFI_SMALL
 SIZE_T = next(code for code in "LQI" if array(code).itemsize == ffi.sizeof("size_t"))
 
 
-class Socket:
-    """A ZeroMQ socket. Create it with ``ctx.socket(zmqffi.PUSH)``."""
+class Socket(SocketOptions, Conveniences):
+    """A ZeroMQ socket. Create it with ``ctx.socket(zmqffi.PUSH)``.
+
+    Its options, as calls and as attributes (``sock.linger = 0``): sockopts.py; pyzmq's
+    send_string/json/serialized and poll: conveniences.py."""
 
     __slots__ = ("_state", "context", "__weakref__")
     _sends_dgram = False  # draft.DgramSocket: True
@@ -151,13 +155,6 @@ class Socket:
         self._endpoint_call(lib.zmqffi_disconnect, "disconnect", endpoint)
         if endpoint in self._state.endpoints:
             self._state.endpoints.remove(endpoint)
-
-    @property
-    def last_endpoint(self) -> str:
-        """The endpoint last bound or connected, with a wildcard port resolved."""
-        value = self.getsockopt(lib.ZMQ_LAST_ENDPOINT)
-        assert isinstance(value, str)
-        return value
 
     # --- sending ---------------------------------------------------------------------
 
@@ -407,23 +404,6 @@ class Socket:
         if b.pending[0] >= 0:  # a frame too large for the batch buffer, still in held_msg
             frames.append(self._held(c, b.pending[0]))
         return frames
-
-    # --- options ---------------------------------------------------------------------
-
-    def setsockopt(self, option: int, value: Any) -> None:
-        """Set a socket option; ``value`` has the option's type (int, bytes or str)."""
-        name, value, raw, size = c_value(option, value)
-        self._state.call(f"setsockopt({name})", lib.zmqffi_setsockopt, option, raw, size,
-                         failed=f"setsockopt({name}, {value!r})")
-
-    def getsockopt(self, option: int) -> int | bytes | str:
-        """Read a socket option, as its C type: int, bytes (keys as Z85) or str."""
-        name, kind, raw, size = c_buffer(option)
-        self._state.call(f"getsockopt({name})", lib.zmqffi_getsockopt, option, raw, size)
-        return py_value(kind, raw, size)
-
-    set = setsockopt
-    get = getsockopt
 
     # --- monitoring ------------------------------------------------------------------
 
