@@ -104,6 +104,8 @@ def check_sdist(sdist: Path) -> None:
     shutil.rmtree(cache, ignore_errors=True)
     offline(wrapper, python, sdist, wheelhouse, "source", toolchain=True,
             env={**os.environ, "ZMQFFI_CACHE": str(cache)})
+    if (cache / "downloads").exists():  # recipe.py makes it only when it looks there
+        raise SystemExit("the sdist's install looked for libzmq's tarball outside the sdist")
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 """The wheels zmqffi ships, the interpreter that builds each and the ones that check it:
 shared by tools/build_dist.py and tools/check_dist.py.
 
-An interpreter is found on PATH, then among pyenv's versions, then in what
+An interpreter is found among pyenv's versions, then on PATH, then in what
 .ci/interpreters.sh reports (it installs CPython 3.14, 3.14t, 3.15 and PyPy 3.11 once per
 machine). On Debian 12, PyPy 3.11 runs in a Debian 13 root: its commands go through
 ``.ci/interpreters.sh with-pypy311``, which mounts the checkout and the cache at their own
@@ -62,15 +62,16 @@ def command(name: str) -> list[str] | None:
     The last item is the interpreter; what comes before it is a wrapper to run it in."""
     if name == "pypy3.11" and "pypy3.11" in _reported():
         return _reported()[name]  # perhaps through with-pypy311
-    found = shutil.which(name)
-    if found:
-        return [found]
     version = name[len("python"):] if name.startswith("python") else None
     if version and not version.endswith("t"):
         pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
         for bin_dir in sorted(pyenv.glob(f"versions/{version}.*/bin"), reverse=True):
             if (bin_dir / name).is_file():
                 return [str(bin_dir / name)]
+    found = shutil.which(name)
+    # pyenv's shims run only its global version: never take one
+    if found and "/shims/" not in found:
+        return [found]
     return _reported().get(name)
 
 
