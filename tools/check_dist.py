@@ -80,7 +80,7 @@ def offline(wrapper: list[str], venv_python: Path, package: Path, wheelhouse: Pa
 
 
 def fill_wheelhouse(wrapper: list[str], venv_python: Path, wheelhouse: Path,
-                    extra: list[str] = ()) -> None:
+                    extra: tuple[str, ...] = ()) -> None:
     """Wheels of the dependencies, online; ``pip wheel`` builds any that PyPI has only as
     an sdist for this interpreter (cffi for a CPython newer than its wheels)."""
     run([*wrapper, venv_python, "-m", "pip", "wheel", "-q", "-w", wheelhouse,
@@ -99,7 +99,7 @@ def check_sdist(sdist: Path) -> None:
     directory = WORK / "check-sdist"
     wrapper, python = venv(SDIST_INTERPRETER, directory / "venv", fresh=True)
     wheelhouse = directory / "wheelhouse"
-    fill_wheelhouse(wrapper, python, wheelhouse, ["setuptools>=77"])
+    fill_wheelhouse(wrapper, python, wheelhouse, ("setuptools>=77",))
     cache = directory / "empty-cache"  # so libzmq is compiled from the sdist's tarball
     shutil.rmtree(cache, ignore_errors=True)
     offline(wrapper, python, sdist, wheelhouse, "source", toolchain=True,

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,7 +84,7 @@ def wrapper_and_python(name: str) -> tuple[list[str], str]:
     return found[:-1], found[-1]
 
 
-def run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+def run(argv: list[Any], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
     log(" ".join("<script>" if "\n" in str(a) else shlex.quote(str(a)) for a in argv))
     return subprocess.run([str(a) for a in argv], check=True, **kwargs)
 
