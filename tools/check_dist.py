@@ -6,8 +6,9 @@ Each wheel goes into a fresh venv of each interpreter that tools/dist_targets.py
 it (the abi3 wheel into 3.12 to 3.15), with no network (``unshare --net``: a namespace
 with only a loopback) and a PATH holding nothing but the venv (no cc, c++ or cmake); its
 dependencies come from a wheelhouse filled beforehand, online. Then ``python -m zmqffi``
-(which must say it is a wheel build), ``python -m zmqffi parity`` and the smoke tests below
-run from outside the checkout.
+(which must say it is a wheel build), ``python -m zmqffi parity``, on a free-threaded
+CPython a check that importing zmqffi leaves the GIL off, and the smoke tests below run
+from outside the checkout.
 
 The sdist goes the same way into a CPython 3.11 venv, offline but with the compiler and
 CMake on PATH, and with an empty libzmq cache: libzmq is compiled from the tarball inside
@@ -66,6 +67,11 @@ build $build"*) ;;
     *) echo "python -m zmqffi does not say: build $build" >&2; exit 1 ;;
 esac
 python -m zmqffi parity
+# on a free-threaded CPython an extension that does not declare itself safe without the
+# GIL turns it back on when imported
+python -c 'import sys, sysconfig, zmqffi
+if sysconfig.get_config_var("Py_GIL_DISABLED") and sys._is_gil_enabled():
+    sys.exit("import zmqffi enabled the GIL")'
 PYTHONDEVMODE=1 python -m pytest -q -p no:cacheprovider $SMOKE_TESTS
 """
 
