@@ -42,6 +42,9 @@ from cffi import FFI
 HERE = Path(__file__).resolve().parent
 USE_SYSTEM = os.environ.get("ZMQFFI_USE_SYSTEM_LIBZMQ") == "1"
 DRAFTS = os.environ.get("ZMQFFI_DRAFTS") == "1"
+# tools/build_dist.py sets it for the wheels it makes, so that `python -m zmqffi` can tell
+# a wheel's extension from one compiled where it was installed
+WHEEL = os.environ.get("ZMQFFI_BUILD_WHEEL") == "1"
 
 # The hand-written C helpers (src/): the header is also their cdef, and the extension's
 # source includes the .c, so that cffi's wrappers and the static helpers are one
@@ -213,6 +216,7 @@ def prepare(ext, ffi: FFI) -> None:
         "sha256": source["sha256"],
         "tarball": source.get("tarball"),
         "drafts": DRAFTS,
+        "build": "wheel" if WHEEL else "source",
         "header": str(header),
         "functions": functions,
         "constants": constants,

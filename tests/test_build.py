@@ -92,6 +92,10 @@ def test_info_command_names_origin_checksum_and_capabilities():
     assert "curve=yes" in run.stdout
     if VENDORED:
         assert build_info["sha256"] in run.stdout
+    # a wheel made by tools/build_dist.py says so; anything compiled at install or in place
+    # is a source build
+    assert build_info["build"] in ("wheel", "source")
+    assert re.search(rf"^build {build_info['build']} ", run.stdout, re.M), run.stdout
 
 
 def test_curve_uses_builtin_tweetnacl():

@@ -14,6 +14,12 @@ from zmqffi import build_info, lib
 CAPABILITIES = ("ipc", "pgm", "tipc", "norm", "curve", "gssapi", "draft")
 
 
+def built_as_wheel() -> bool:
+    """Whether tools/build_dist.py compiled the extension for a wheel (build_ffi.py
+    records it in build_info)."""
+    return build_info.get("build") == "wheel"
+
+
 def describe() -> int:
     info = build_info
     print(f"zmqffi {zmqffi.__version__}")
@@ -21,7 +27,11 @@ def describe() -> int:
           f"{', drafts' if info['drafts'] else ''})")
     if info["origin"] == "vendored":
         print(f"  source {info['tarball']} sha256 {info['sha256']}")
-    print(f"  header {info['header']}")
+    print(f"  header {info['header']}"
+          f"{' (on the machine that built the wheel)' if built_as_wheel() else ''}")
+    print("build wheel (tools/build_dist.py: nothing was compiled at install)"
+          if built_as_wheel() else
+          "build source (compiled where it was installed, or in place)")
     print("capabilities " + " ".join(
         f"{cap}={'yes' if zmqffi.has(cap) else 'no'}" for cap in CAPABILITIES))
     print(f"python {platform.python_implementation()} {platform.python_version()} "

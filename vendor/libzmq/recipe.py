@@ -46,6 +46,10 @@ DEBIAN_MIRROR = "http://deb.debian.org/debian"
 ENV_TARBALL = "ZMQFFI_LIBZMQ_TARBALL"  # an explicit tarball to use
 ENV_CACHE = "ZMQFFI_CACHE"
 
+# tools/build_dist.py puts the tarball here, beside this file, when it makes the sdist
+# (never committed): an install from the sdist then needs no download
+SHIPPED_DIR = Path(__file__).resolve().parent
+
 
 class ChecksumError(RuntimeError):
     pass
@@ -159,6 +163,11 @@ def obtain_tarball() -> tuple[Path, str]:
         if not path.is_file():
             raise FileNotFoundError(f"{ENV_TARBALL}={explicit}: no such file")
         return path, verify(path)
+
+    for name in ACCEPTED:
+        shipped = SHIPPED_DIR / name
+        if shipped.is_file():
+            return shipped, verify(shipped)
 
     downloads = cache_dir() / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
