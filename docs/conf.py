@@ -37,6 +37,24 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "undoc-members": True, "show-inheritance": True}
 
+
+def _private(cls: type) -> bool:
+    return cls.__name__.startswith("_") or cls.__module__.rpartition(".")[2].startswith("_")
+
+
+def public_bases(app: object, name: str, obj: object, options: object,
+                 bases: list[type]) -> None:
+    """Name the first public class of a private base's ancestry instead (the reader
+    cannot look the private one up): ZMQError is an Exception, zmqffi.asyncio.Socket a
+    zmqffi Socket."""
+    for i, base in enumerate(bases):
+        if _private(base):
+            bases[i] = next(c for c in base.__mro__ if not _private(c))
+
+
+def setup(app: object) -> None:
+    app.connect("autodoc-process-bases", public_bases)  # type: ignore[attr-defined]
+
 # All the examples run in one process, where one Context may be live at a time.
 doctest_default_flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 doctest_global_setup = """
