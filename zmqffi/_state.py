@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from zmqffi._zmq import ffi, lib
 from zmqffi.constants import SOCKET_TYPE_NAMES
-from zmqffi.errors import LifecycleError, raise_errno
+from zmqffi.errors import ClosedError, LifecycleError, raise_errno
 from zmqffi.message import release_lent
 from zmqffi.validation import int_arg
 
@@ -144,9 +144,10 @@ class SocketState:
         return f"{kind} socket{where}"
 
     def refuse(self, what: str) -> None:
-        """Raise the LifecycleError for a call from a thread that may not make it."""
+        """Raise the error for a call from a thread that may not make it: ClosedError,
+        LifecycleError, or ContextTerminated once the context was shut down."""
         if self.owner == CLOSED:
-            raise LifecycleError(_errno.ENOTSOCK, f"{what}: the {self.describe()} is closed")
+            raise ClosedError(_errno.ENOTSOCK, f"{what}: the {self.describe()} is closed")
         if self.owner == FORKED:
             raise LifecycleError(0, f"{what}: this {self.describe()} was inherited across "
                                     "fork(); the child must create its own Context")

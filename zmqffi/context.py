@@ -14,7 +14,7 @@ from zmqffi._state import DESTROYED, SocketState, creation_site
 from zmqffi._zmq import ffi, lib
 from zmqffi.constants import SOCKET_TYPE_NAMES
 from zmqffi.draft import socket_class
-from zmqffi.errors import LifecycleError, raise_errno
+from zmqffi.errors import ClosedError, LifecycleError, raise_errno
 from zmqffi.message import release_lent
 from zmqffi.socket import Socket
 from zmqffi.validation import int_arg
@@ -117,7 +117,7 @@ class Context:
             raise LifecycleError(0, f"{what}: this Context was inherited across fork(); "
                                     "the child must create its own Context")
         if self._closed:
-            raise LifecycleError(lib.ETERM, f"{what}: the Context is terminated")
+            raise ClosedError(lib.ETERM, f"{what}: the Context is terminated")
         return self._handle
 
     def _add_socket(self, socket_type: int) -> SocketState:
