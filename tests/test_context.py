@@ -15,7 +15,8 @@ from typing import Any, Callable
 import pytest
 
 import zmqffi
-from conftest import WAIT, a_context_is_live, call_in_thread, exchange, fails, pipe
+from conftest import (WAIT, a_context_is_live, call_in_thread, exchange, fails, free_port,
+                      pipe)
 from zmqffi import Context, LifecycleError, Message, Socket, lib
 
 # several tests here make their own Context: none may be left live for the next
@@ -217,6 +218,17 @@ def block_in_send(ctx: Context) -> Blocking:
     return lambda: push.send(b"blocked"), zmqffi.Socket.send, [push, pull]
 
 
+def block_in_recv_with_a_request_queued(ctx: Context) -> Blocking:
+    """A DEALER blocked in recv with a request queued for a server that is not there,
+    and LINGER -1 (libzmq's default). Once its recv has returned ETERM, libzmq refuses
+    every setsockopt: destroy() sets the linger before it shuts the context down, or
+    zmq_ctx_term would wait for that request forever."""
+    dealer = ctx.socket(zmqffi.DEALER)
+    dealer.connect(f"tcp://127.0.0.1:{free_port()}")  # nobody binds it
+    dealer.send(b"request")
+    return dealer.recv, zmqffi.Socket.recv, [dealer]
+
+
 def block_in_poll(ctx: Context) -> Blocking:
     pull = ctx.socket(zmqffi.PULL)
     pull.bind("inproc://destroy-while-blocked")
@@ -225,8 +237,9 @@ def block_in_poll(ctx: Context) -> Blocking:
     return poller.poll, zmqffi.Poller.poll, [pull]
 
 
-@pytest.mark.parametrize("block", [block_in_recv, block_in_send, block_in_poll],
-                         ids=["recv", "send", "poll"])
+@pytest.mark.parametrize("block", [block_in_recv, block_in_send, block_in_poll,
+                                   block_in_recv_with_a_request_queued],
+                         ids=["recv", "send", "poll", "recv-with-a-request-queued"])
 def test_destroy_from_another_thread_while_a_third_is_blocked(
         ctx: Context, block: Callable[[Context], Any]) -> None:
     outcome: dict[str, Any] = {}

@@ -205,10 +205,40 @@ class SocketState:
                                         f"{thread_label(self.owner)}")
             self.set_owner(get_ident())
 
-    def close(self, linger: int | None, closed: int = CLOSED) -> None:
+    def set_linger(self, linger: int | None, bound: int | None) -> None:
+        """Give the libzmq socket the LINGER it is to be closed with: ``linger`` if
+        given; else its own, unless that is -1 (infinite) and ``bound`` is given: then
+        ``bound``. Read at this moment: the program may have set LINGER any time."""
+        if linger is None and bound is not None and self.own_linger() == -1:
+            linger = bound
+        if linger is not None:
+            lib.zmq_setsockopt(self.zmq_socket, lib.ZMQ_LINGER, ffi.new("int *", linger),
+                               ffi.sizeof("int"))
+
+    def before_shutdown(self, linger: int | None, bound: int | None) -> None:
+        """Context.destroy(), before zmq_ctx_shutdown: set_linger() now, even while the
+        owner is in a call. After the shutdown, a socket that has seen it (its owner's
+        blocked call returned ETERM) refuses every setsockopt, and zmq_ctx_term would
+        wait forever on an infinite linger. Before it, reading or setting LINGER touches
+        nothing of the socket but libzmq's atomic linger value (which its reaper thread
+        reads too): safe beside the owner's call."""
+        with self.lock:
+            if self.owner not in GONE:
+                self.set_linger(linger, bound)
+
+    def own_linger(self) -> int:
+        """The socket's LINGER now (-1, infinite, if libzmq cannot say)."""
+        value = ffi.new("int *", -1)
+        lib.zmq_getsockopt(self.zmq_socket, lib.ZMQ_LINGER, value,
+                           ffi.new("size_t *", ffi.sizeof("int")))
+        return int(value[0])
+
+    def close(self, linger: int | None, closed: int = CLOSED,
+              bound: int | None = None) -> None:
         """Close the libzmq socket, once, whoever calls (the owner, Context.destroy(),
         garbage collection); safe from any thread once the owner is out of libzmq.
-        ``closed`` is the owner it leaves: CLOSED, or DESTROYED for destroy()."""
+        ``closed`` is the owner it leaves: CLOSED, or DESTROYED for destroy().
+        ``linger`` and ``bound``: see set_linger()."""
         with self.lock:
             if self.owner in GONE:
                 if self.owner == FORKED:
@@ -227,9 +257,7 @@ class SocketState:
                     raise LifecycleError(0, f"{self.describe()} is still in a call in "
                                             "another thread; cannot close it")
                 time.sleep(0.001)
-            if linger is not None:
-                lib.zmq_setsockopt(self.zmq_socket, lib.ZMQ_LINGER,
-                                   ffi.new("int *", linger), ffi.sizeof("int"))
+            self.set_linger(linger, bound)
             lib.zmq_close(self.zmq_socket)
             if by_owner:  # release a held frame now; from another thread, the owner may
                 lib.zmqffi_msg_reset(self.held_msg)  # still read it: then at collection

@@ -121,7 +121,7 @@ class Socket:
             warnings.warn(f"unclosed {self!r} (created at {c.site})", ResourceWarning,
                           stacklevel=1, source=self)
         finally:
-            c.close(linger=0)
+            self.context._close_collected(c)
 
     def __repr__(self) -> str:
         c = self._state
