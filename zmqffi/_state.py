@@ -44,6 +44,8 @@ while the count is non-zero.
 from __future__ import annotations
 
 import errno as _errno
+import functools
+import os
 import threading
 import time
 import traceback
@@ -82,10 +84,20 @@ BATCH_FRAMES = 1024
 BATCH_BYTES = 256 * 1024
 
 
+# zmqffi's own directory, as a real path: creation_site() skips the frames in it (and
+# only those: a program may well live in a folder named zmqffi too)
+PACKAGE_DIR = os.path.join(os.path.realpath(os.path.dirname(__file__)), "")
+
+
+@functools.lru_cache(maxsize=1024)  # a file name is resolved once
+def in_package(filename: str) -> bool:
+    return os.path.realpath(filename).startswith(PACKAGE_DIR)
+
+
 def creation_site() -> str:
     """'file:line in function' of the first caller outside zmqffi."""
     for frame in reversed(traceback.extract_stack()):
-        if "/zmqffi/" not in frame.filename.replace("\\", "/"):
+        if not in_package(frame.filename):
             return f"{frame.filename}:{frame.lineno} in {frame.name}"
     return "<unknown>"
 
