@@ -63,10 +63,11 @@ def monitored_queue(in_socket: Socket, out_socket: Socket, mon_socket: Socket,
     it names and the reply finds its way back; the monitor sees it as it is sent on.
     Returns when the context is terminated or shut down.
 
-    Written over Poller and recv_multipart/send_multipart, not in C: a message at a
-    time is what a monitor needs, and so it keeps their rules (the calling thread must
-    own the three sockets), Ctrl-C (KeyboardInterrupt, with no message split) and end
-    on shutdown, on every interpreter.
+    Unlike pyzmq's, it returns (does not raise ContextTerminated) at the end, as proxy
+    does. Written in Python over Poller and recv_multipart/send_multipart rather than
+    in C beside zmqffi_proxy: it keeps their rules on every interpreter (the calling
+    thread must own the three sockets; Ctrl-C raises KeyboardInterrupt at once and
+    splits no message), for a Python loop per message.
     """
     _check_sockets("monitored_queue", [in_socket, out_socket, mon_socket])
     routes = [(in_socket, out_socket, _prefix(in_prefix, "in_prefix")),
