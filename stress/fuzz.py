@@ -9,10 +9,10 @@ order, calls from foreign threads, adopt(), objects dropped to the garbage colle
 views kept past close(). Checks:
 
   * no crash: the fuzz runs in a child process; a signal (segfault, abort) is a failure;
-  * every error is a ZMQError (LifecycleError, Again, ... included), TypeError or
-    ValueError -- anything else fails the run, with hypothesis's shrunk example
-    (KeyError is allowed for Poller.unregister/modify of what is not registered, as
-    pyzmq does);
+  * every error is a ZMQError (Again, ... included), a LifecycleError (ClosedError
+    included), TypeError or ValueError -- anything else fails the run, with
+    hypothesis's shrunk example (KeyError is allowed for Poller.unregister/modify of
+    what is not registered, as pyzmq does);
   * what a view of a message shows never changes, even after close() and GC;
   * a fresh socket pair still carries a message whatever came before.
 
@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 import common
 
-ALLOWED = "ZMQError (and subclasses), TypeError, ValueError"
+ALLOWED = "ZMQError, LifecycleError (and subclasses), TypeError, ValueError"
 PIPE_FD = -1
 
 
@@ -82,7 +82,7 @@ def child(seconds: float) -> int:
     PIPE_FD = os.pipe()[0]  # a plain file descriptor for the Poller
 
     def allowed(exc: BaseException, call: str) -> bool:
-        if isinstance(exc, (zmqffi.ZMQError, TypeError, ValueError)):
+        if isinstance(exc, (zmqffi.ZMQError, zmqffi.LifecycleError, TypeError, ValueError)):
             return True
         return isinstance(exc, KeyError) and call in ("unregister", "modify")
 

@@ -7,15 +7,18 @@ timeout, so a regression fails the test instead of hanging the suite."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
 import zmqffi
-from conftest import WAIT, a_context_is_live, call_in_thread, exchange, fails, pipe
+from conftest import (SLOW_WAIT, WAIT, a_context_is_live, call_in_thread, exchange, fails,
+                      free_port, pipe)
 from zmqffi import Context, LifecycleError, Message, Socket, lib
 
 # several tests here make their own Context: none may be left live for the next
@@ -71,6 +74,30 @@ def test_a_second_context_says_where_the_first_was_made(ctx: Context,
     fails(Context, LifecycleError, "already live", "conftest.py")
     assert Context.instance() is ctx
     exchange(*pair)
+
+
+SECOND_CONTEXT = """
+import zmqffi
+
+first = zmqffi.Context()  # line 4
+try:
+    zmqffi.Context()
+except zmqffi.LifecycleError as exc:
+    print(exc)
+first.term()
+"""
+
+
+def test_a_program_in_a_folder_named_zmqffi_is_named_as_the_site(tmp_path: Path) -> None:
+    """Only zmqffi's own files are skipped when looking for where a Context was made,
+    not every file under a folder that happens to be called zmqffi."""
+    app = tmp_path / "zmqffi" / "app.py"
+    app.parent.mkdir()
+    app.write_text(SECOND_CONTEXT)
+    done = subprocess.run([sys.executable, str(app)], capture_output=True, text=True,
+                          timeout=SLOW_WAIT, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"created at {app}:4 in <module>" in done.stdout, done.stdout
 
 
 def test_context_options_and_closed_state(ctx: Context) -> None:
@@ -217,6 +244,17 @@ def block_in_send(ctx: Context) -> Blocking:
     return lambda: push.send(b"blocked"), zmqffi.Socket.send, [push, pull]
 
 
+def block_in_recv_with_a_request_queued(ctx: Context) -> Blocking:
+    """A DEALER blocked in recv with a request queued for a server that is not there,
+    and LINGER -1 (libzmq's default). Once its recv has returned ETERM, libzmq refuses
+    every setsockopt: destroy() sets the linger before it shuts the context down, or
+    zmq_ctx_term would wait for that request forever."""
+    dealer = ctx.socket(zmqffi.DEALER)
+    dealer.connect(f"tcp://127.0.0.1:{free_port()}")  # nobody binds it
+    dealer.send(b"request")
+    return dealer.recv, zmqffi.Socket.recv, [dealer]
+
+
 def block_in_poll(ctx: Context) -> Blocking:
     pull = ctx.socket(zmqffi.PULL)
     pull.bind("inproc://destroy-while-blocked")
@@ -225,8 +263,9 @@ def block_in_poll(ctx: Context) -> Blocking:
     return poller.poll, zmqffi.Poller.poll, [pull]
 
 
-@pytest.mark.parametrize("block", [block_in_recv, block_in_send, block_in_poll],
-                         ids=["recv", "send", "poll"])
+@pytest.mark.parametrize("block", [block_in_recv, block_in_send, block_in_poll,
+                                   block_in_recv_with_a_request_queued],
+                         ids=["recv", "send", "poll", "recv-with-a-request-queued"])
 def test_destroy_from_another_thread_while_a_third_is_blocked(
         ctx: Context, block: Callable[[Context], Any]) -> None:
     outcome: dict[str, Any] = {}

@@ -2,22 +2,24 @@
 that names what was wrong (the endpoint, the option, the argument), and the socket is
 still usable afterwards (a real exchange follows every error).
 
-Errors are ZMQError (with libzmq's errno), TypeError for a wrong Python type, ValueError
-for a value that cannot be passed to C at all; nothing else escapes (not OverflowError,
-not a cffi message such as "an integer is required").
+Errors are ZMQError (with libzmq's errno), LifecycleError for a broken lifecycle rule (a
+bug, so not a ZMQError; ClosedError, for a closed object, is both), TypeError for a wrong
+Python type, ValueError for a value that cannot be passed to C at all; nothing else
+escapes (not OverflowError, not a cffi message such as "an integer is required").
 """
 
 from __future__ import annotations
 
 import errno
 import gc
+import threading
 import warnings
 from typing import Any, Callable
 
 import pytest
 
 import zmqffi
-from conftest import TIMEOUT_MS, exchange, fails
+from conftest import TIMEOUT_MS, WAIT, call_in_thread, exchange, fails, make
 from zmqffi import Context, Socket, ZMQError
 
 
@@ -381,9 +383,79 @@ def test_bad_poller_input(ctx: Context, pair: tuple[Socket, Socket]) -> None:
 # --- the error classes ----------------------------------------------------------------
 
 def test_error_hierarchy() -> None:
-    for cls in (zmqffi.Again, zmqffi.ContextTerminated, zmqffi.LifecycleError):
+    for cls in (zmqffi.Again, zmqffi.ContextTerminated, zmqffi.ClosedError):
         assert issubclass(cls, ZMQError)
     assert issubclass(ZMQError, Exception)
+    # a broken lifecycle rule is a bug, not a ZeroMQ error: `except ZMQError` skips it
+    assert issubclass(zmqffi.LifecycleError, Exception)
+    assert not issubclass(zmqffi.LifecycleError, ZMQError)
+    # use after close is both: a lifecycle rule, and pyzmq's ZMQError(ENOTSOCK)
+    assert issubclass(zmqffi.ClosedError, zmqffi.LifecycleError)
     error = ZMQError(errno.EINVAL, "what failed")
     assert error.errno == errno.EINVAL and error.strerror
     assert str(error) == f"what failed: {error.strerror}"
+    rule = zmqffi.LifecycleError(0, "a rule was broken")
+    assert rule.errno == 0 and rule.strerror == "" and str(rule) == "a rule was broken"
+
+
+def test_lifecycle_bugs_are_not_zmq_errors(ctx: Context) -> None:
+    """The bugs (a second Context, term() with a socket open, a socket used from another
+    thread) are LifecycleError only; the uses of closed objects are ClosedError too."""
+    with ctx.socket(zmqffi.PULL) as pull:
+        bugs = [fails(zmqffi.Context, zmqffi.LifecycleError, "already live"),
+                fails(ctx.term, zmqffi.LifecycleError, "still open"),
+                call_in_thread(lambda: fails(lambda: pull.recv(zmqffi.DONTWAIT),
+                                             zmqffi.LifecycleError, "belongs to"))]
+        assert not any(isinstance(bug, ZMQError) for bug in bugs)
+        assert [bug.errno for bug in bugs] == [0, 0, 0]
+    msg = zmqffi.Message(b"x")
+    msg.close()
+    closed = [fails(lambda: pull.recv(zmqffi.DONTWAIT), zmqffi.ClosedError, "closed",
+                    errnum=errno.ENOTSOCK),
+              fails(lambda: msg.bytes, zmqffi.ClosedError, "closed", errnum=errno.EFAULT)]
+    assert all(isinstance(err, (ZMQError, zmqffi.LifecycleError)) for err in closed)
+
+
+def test_a_retry_loop_on_zmq_error_stops_at_a_bug(ctx: Context) -> None:
+    """pyzmq's common loop, `except ZMQError: continue` around a non-blocking recv,
+    run in a thread that does not own the socket: the bug ends it (it used to spin
+    forever, when LifecycleError was a ZMQError)."""
+    pull = make(ctx, zmqffi.PULL)
+    stop = threading.Event()  # only so that the old behaviour fails instead of spinning
+    outcome: list[BaseException | str] = []
+
+    def retry_loop() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    pull.recv(zmqffi.DONTWAIT)
+                except zmqffi.ZMQError:
+                    continue
+            outcome.append("spun until stopped")
+        except BaseException as exc:  # handed back to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=retry_loop, name="retrier", daemon=True)
+    thread.start()
+    thread.join(WAIT)
+    stop.set()
+    thread.join(WAIT)
+    pull.close()
+    assert len(outcome) == 1 and isinstance(outcome[0], zmqffi.LifecycleError), outcome
+    assert "retrier" in str(outcome[0])  # names the thread that broke the rule
+
+
+def test_a_loop_that_stops_on_enotsock_still_stops(ctx: Context) -> None:
+    """pyzmq code that tells a closed socket by ``e.errno == ENOTSOCK`` in an
+    ``except ZMQError`` keeps working: ClosedError is a ZMQError with that errno."""
+    pull = make(ctx, zmqffi.PULL)
+    seen = []
+    for _ in range(100):  # (bounded: ends at the second turn)
+        try:
+            pull.recv(zmqffi.DONTWAIT)
+        except zmqffi.ZMQError as exc:
+            seen.append(exc.errno)
+            if exc.errno == zmqffi.ENOTSOCK:
+                break
+            pull.close()  # the program closes it meanwhile
+    assert seen == [errno.EAGAIN, zmqffi.ENOTSOCK]

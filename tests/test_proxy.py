@@ -1,18 +1,25 @@
 """proxy and proxy_steerable in a thread: requests go through, with and without a
 capture socket, and the proxy returns when stopped by shutdown(), destroy() or
-TERMINATE."""
+TERMINATE. monitored_queue: the same, with every message on a monitor socket with its
+prefix, exactly as pyzmq's monitored_queue shows it (compared in subprocesses)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import zmqffi
-from conftest import WAIT, make
+from conftest import SLOW_WAIT, WAIT, call_in_thread, make
 from zmqffi import Context, Poller, Socket
+from zmqffi.devices import monitored_queue
 
 
 class ProxyThread:
@@ -130,3 +137,196 @@ def test_proxy_refuses_non_sockets(ctx: Context) -> None:
     with pytest.raises(TypeError, match="proxy"):
         zmqffi.proxy(sock, "backend")  # type: ignore[arg-type]
     sock.close()
+
+
+# --- monitored_queue ----------------------------------------------------------------
+
+class QueueThread:
+    """Runs monitored_queue over sockets the thread creates and owns: ``in`` and ``out``
+    of the given types, and an XPUB monitor. The queue starts once the test's SUB has
+    subscribed (the XPUB receives its subscription), so the monitor misses nothing."""
+
+    def __init__(self, ctx: Context, in_type: int, out_type: int,
+                 prefixes: tuple[bytes, ...] = ()) -> None:
+        self.ctx, self.types, self.prefixes = ctx, (in_type, out_type), prefixes
+        self.started, self.endpoints = threading.Event(), {}
+        self.outcome: dict[str, Any] = {}
+        self.thread = threading.Thread(target=self.run, name="queue", daemon=True)
+        self.thread.start()
+        assert self.started.wait(WAIT)
+
+    def run(self) -> None:
+        sockets = {}
+        try:
+            for role, kind in (("in", self.types[0]), ("out", self.types[1]),
+                               ("mon", zmqffi.XPUB)):
+                sockets[role] = sock = make(self.ctx, kind)
+                sock.bind("tcp://127.0.0.1:*")
+                self.endpoints[role] = sock.last_endpoint
+            self.started.set()
+            assert sockets["mon"].recv() == b"\x01"  # the test's SUB subscribed
+            monitored_queue(sockets["in"], sockets["out"], sockets["mon"], *self.prefixes)
+            self.outcome["returned"] = time.monotonic()
+        except BaseException as exc:
+            self.outcome["error"] = exc
+        finally:
+            for sock in sockets.values():
+                sock.close()
+            self.started.set()
+
+    def monitor(self) -> Socket:
+        sub = make(self.ctx, zmqffi.SUB)
+        sub.setsockopt(zmqffi.SUBSCRIBE, b"")
+        sub.connect(self.endpoints["mon"])
+        return sub
+
+    def join(self) -> None:
+        self.thread.join(WAIT)
+        assert not self.thread.is_alive(), "monitored_queue did not return"
+        assert "error" not in self.outcome, self.outcome
+
+
+@pytest.mark.parametrize("prefixes, seen_as", [
+    ((), (b"in", b"out")),  # pyzmq's defaults
+    ((b"\x00>", b"<\xff"), (b"\x00>", b"<\xff")),
+])
+def test_monitored_queue_relays_and_shows_each_message(
+        ctx: Context, prefixes: tuple[bytes, ...], seen_as: tuple[bytes, bytes]) -> None:
+    queue = QueueThread(ctx, zmqffi.ROUTER, zmqffi.DEALER, prefixes)
+    sub = queue.monitor()
+    client = make(ctx, zmqffi.REQ, ROUTING_ID=b"client")
+    client.connect(queue.endpoints["in"])
+    worker = make(ctx, zmqffi.REP)
+    worker.connect(queue.endpoints["out"])
+    for i in range(3):
+        client.send_multipart([b"request %d" % i, b"", bytes(range(256))])
+        assert worker.recv_multipart() == [b"request %d" % i, b"", bytes(range(256))]
+        worker.send(b"reply %d" % i)
+        assert client.recv() == b"reply %d" % i
+        # the ROUTER's envelope (the client's routing id, REQ's empty delimiter) as is
+        assert sub.recv_multipart() == [seen_as[0], b"client", b"", b"request %d" % i,
+                                        b"", bytes(range(256))]
+        assert sub.recv_multipart() == [seen_as[1], b"client", b"", b"reply %d" % i]
+    stopped = time.monotonic()
+    ctx.shutdown()
+    queue.join()
+    assert queue.outcome["returned"] - stopped < 1.0
+    for sock in (sub, client, worker):
+        sock.close()
+
+
+def test_monitored_queue_between_two_routers_swaps_the_routing_ids(ctx: Context) -> None:
+    """A client addresses a worker by its routing id: the in ROUTER adds the client's,
+    the queue swaps the two so that the out ROUTER routes to the worker, and back."""
+    queue = QueueThread(ctx, zmqffi.ROUTER, zmqffi.ROUTER)
+    sub = queue.monitor()
+    worker = make(ctx, zmqffi.DEALER, ROUTING_ID=b"W", PROBE_ROUTER=1)
+    worker.connect(queue.endpoints["out"])
+    # the probe (an empty frame, sent on connect) has passed: the out ROUTER knows W
+    assert sub.recv_multipart() == [b"out", b"", b"W"]
+    client = make(ctx, zmqffi.DEALER, ROUTING_ID=b"A")
+    client.connect(queue.endpoints["in"])
+    client.send_multipart([b"W", b"request"])
+    assert worker.recv_multipart() == [b"A", b"request"]
+    worker.send_multipart([b"A", b"reply"])
+    assert client.recv_multipart() == [b"W", b"reply"]
+    assert sub.recv_multipart() == [b"in", b"W", b"A", b"request"]
+    assert sub.recv_multipart() == [b"out", b"A", b"W", b"reply"]
+    ctx.destroy(linger=0)  # from the main thread: the queue returns
+    queue.join()
+
+
+def test_monitored_queue_checks_its_arguments_and_the_thread(ctx: Context) -> None:
+    a, b, mon = (make(ctx, kind) for kind in (zmqffi.ROUTER, zmqffi.DEALER, zmqffi.PUB))
+    with pytest.raises(TypeError, match="monitored_queue"):
+        monitored_queue(a, b, "mon")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="in_prefix"):
+        monitored_queue(a, b, mon, "in")  # type: ignore[arg-type]
+    with pytest.raises(zmqffi.LifecycleError, match="belongs to"):
+        call_in_thread(lambda: monitored_queue(a, b, mon))
+    for sock in (a, b, mon):
+        sock.close()
+
+
+# The same traffic through pyzmq's monitored_queue and zmqffi's, each in its own
+# process; what the monitor shows is printed as hex, frame by frame.
+COMPARED = """
+    import json, os, sys, threading
+
+    if sys.argv[1] == "pyzmq":
+        import zmq
+        from zmq.devices import monitored_queue
+    else:
+        import zmqffi as zmq
+        from zmqffi.devices import monitored_queue
+    out_type = getattr(zmq, sys.argv[2])
+    ctx = zmq.Context()
+    ready, where = threading.Event(), {}
+
+    def make(kind, **options):
+        sock = ctx.socket(kind)
+        for name, value in dict(options, LINGER=0, RCVTIMEO=10000).items():
+            sock.setsockopt(getattr(zmq, name), value)
+        return sock
+
+    def queue():
+        ins, outs, mon = make(zmq.ROUTER), make(out_type), make(zmq.XPUB)
+        for name, sock in (("in", ins), ("out", outs), ("mon", mon)):
+            sock.bind("tcp://127.0.0.1:*")
+            endpoint = sock.last_endpoint  # (bytes in pyzmq)
+            where[name] = endpoint.decode() if isinstance(endpoint, bytes) else endpoint
+        ready.set()
+        assert mon.recv() == b"\\x01"  # the subscription: the monitor misses nothing
+        monitored_queue(ins, outs, mon, b"IN", b"OUT")
+
+    threading.Thread(target=queue, daemon=True).start()
+    assert ready.wait(10)
+    sub = make(zmq.SUB, SUBSCRIBE=b"")
+    sub.connect(where["mon"])
+    seen = []
+    if out_type == zmq.ROUTER:
+        worker = make(zmq.DEALER, ROUTING_ID=b"W")
+        worker.connect(where["out"])
+        # once this has passed, the out ROUTER knows W. (Not PROBE_ROUTER: pyzmq's
+        # queue between two ROUTERs waits for a third frame, and its probe has two.)
+        worker.send_multipart([b"nobody", b"hello"])
+        seen.append(sub.recv_multipart())
+    else:
+        worker = make(zmq.ROUTER)
+        worker.connect(where["out"])
+    client = make(zmq.DEALER, ROUTING_ID=b"A")
+    client.connect(where["in"])
+    for i in range(3):
+        body = [b"request %d" % i, b"", bytes(range(256)), b"\\x00" * i]
+        client.send_multipart(([b"W"] if out_type == zmq.ROUTER else []) + body)
+        envelope = worker.recv_multipart()[:-len(body)]  # the routing ids
+        worker.send_multipart(envelope + [b"reply %d" % i])
+        print(json.dumps([frame.hex() for frame in client.recv_multipart()]), flush=True)
+        seen += [sub.recv_multipart(), sub.recv_multipart()]
+    print(json.dumps([[frame.hex() for frame in msg] for msg in seen]), flush=True)
+    os._exit(0)  # the queue's thread is still in it
+"""
+
+
+@pytest.mark.parametrize("out_type", ["ROUTER", "DEALER"])
+def test_monitored_queue_shows_what_pyzmqs_shows(tmp_path: Path, out_type: str) -> None:
+    pytest.importorskip("zmq")
+    script = tmp_path / "compared.py"
+    script.write_text(textwrap.dedent(COMPARED))
+    shown = {}
+    for impl in ("pyzmq", "zmqffi"):
+        done = subprocess.run([sys.executable, str(script), impl, out_type],
+                              capture_output=True, text=True, timeout=SLOW_WAIT,
+                              cwd=tmp_path)
+        assert done.returncode == 0, f"{impl}: {done.stderr}"
+        shown[impl] = done.stdout.splitlines()
+    assert shown["zmqffi"] == shown["pyzmq"]
+    monitor = [[bytes.fromhex(frame) for frame in msg]
+               for msg in json.loads(shown["zmqffi"][-1])]
+    request_ids, reply_ids = [b"A"], [b"A"]  # the in ROUTER's routing id of the client
+    if out_type == "ROUTER":  # ...swapped with the worker's, which the client named
+        assert monitor.pop(0) == [b"OUT", b"nobody", b"W", b"hello"]
+        request_ids, reply_ids = [b"W", b"A"], [b"A", b"W"]
+    assert monitor == [msg for i in range(3) for msg in (
+        [b"IN", *request_ids, b"request %d" % i, b"", bytes(range(256)), b"\x00" * i],
+        [b"OUT", *reply_ids, b"reply %d" % i])]

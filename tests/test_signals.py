@@ -1,7 +1,7 @@
-"""Ctrl-C: a blocking recv/send/poll/proxy raises KeyboardInterrupt promptly and leaves
-the socket usable (in a child process, waited for with deadlines: a regression fails
-the test instead of hanging the suite); and a KeyboardInterrupt part way through
-send_multipart/recv_multipart leaves the socket at a message boundary."""
+"""Ctrl-C: a blocking recv/send/poll/proxy/monitored_queue raises KeyboardInterrupt
+promptly and leaves the socket usable (in a child process, waited for with deadlines: a
+regression fails the test instead of hanging the suite); and a KeyboardInterrupt part
+way through send_multipart/recv_multipart leaves the socket at a message boundary."""
 
 from __future__ import annotations
 
@@ -105,6 +105,22 @@ assert data == b"after"
 front.send_multipart([routing_id, b"reply"])
 client.setsockopt(zmqffi.RCVTIMEO, 5000)
 assert client.recv() == b"reply"
+"""),
+    "monitored_queue": ("""
+from zmqffi.devices import monitored_queue
+front = ctx.socket(zmqffi.ROUTER)
+front.bind("inproc://front")
+back = ctx.socket(zmqffi.DEALER)
+back.bind("inproc://back")
+mon = ctx.socket(zmqffi.PUB)
+""", "monitored_queue(front, back, mon)", """
+client = ctx.socket(zmqffi.DEALER)
+client.setsockopt(zmqffi.LINGER, 0)
+client.connect("inproc://front")
+client.send(b"after")
+front.setsockopt(zmqffi.RCVTIMEO, 5000)
+routing_id, data = front.recv_multipart()
+assert data == b"after"
 """),
 }
 

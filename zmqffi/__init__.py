@@ -15,7 +15,8 @@ from zmqffi._zmq import ffi, lib
 from zmqffi.constants import build_info
 from zmqffi.context import Context
 from zmqffi.devices import proxy, proxy_steerable
-from zmqffi.errors import Again, ContextTerminated, LifecycleError, ZMQError
+from zmqffi.errors import (Again, ClosedError, ContextTerminated, LifecycleError,
+                           ZMQError)
 from zmqffi.message import Message
 from zmqffi.poll import Poller
 from zmqffi.security import curve_keypair, curve_public, z85_decode, z85_encode
@@ -45,8 +46,9 @@ def has(capability: str) -> bool:
 __all__ = [
     "ffi", "lib", "build_info", "Context", "Socket", "Message", "Poller", "proxy",
     "proxy_steerable", "ZMQError", "Again", "ContextTerminated", "LifecycleError",
-    "curve_keypair", "curve_public", "z85_encode", "z85_decode", "MonitorEvent",
-    "recv_monitor_message", "zmq_version", "zmq_version_info", "has", "__version__",
+    "ClosedError", "curve_keypair", "curve_public", "z85_encode", "z85_decode",
+    "MonitorEvent", "recv_monitor_message", "zmq_version", "zmq_version_info", "has",
+    "__version__",
 ]
 # (the form type checkers follow: they read the names from _constants.pyi)
 __all__ += _constants.__all__

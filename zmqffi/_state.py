@@ -44,6 +44,8 @@ while the count is non-zero.
 from __future__ import annotations
 
 import errno as _errno
+import functools
+import os
 import threading
 import time
 import traceback
@@ -51,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from zmqffi._zmq import ffi, lib
 from zmqffi.constants import SOCKET_TYPE_NAMES
-from zmqffi.errors import LifecycleError, raise_errno
+from zmqffi.errors import ClosedError, LifecycleError, raise_errno
 from zmqffi.message import release_lent
 from zmqffi.validation import int_arg
 
@@ -82,10 +84,20 @@ BATCH_FRAMES = 1024
 BATCH_BYTES = 256 * 1024
 
 
+# zmqffi's own directory, as a real path: creation_site() skips the frames in it (and
+# only those: a program may well live in a folder named zmqffi too)
+PACKAGE_DIR = os.path.join(os.path.realpath(os.path.dirname(__file__)), "")
+
+
+@functools.lru_cache(maxsize=1024)  # a file name is resolved once
+def in_package(filename: str) -> bool:
+    return os.path.realpath(filename).startswith(PACKAGE_DIR)
+
+
 def creation_site() -> str:
     """'file:line in function' of the first caller outside zmqffi."""
     for frame in reversed(traceback.extract_stack()):
-        if "/zmqffi/" not in frame.filename.replace("\\", "/"):
+        if not in_package(frame.filename):
             return f"{frame.filename}:{frame.lineno} in {frame.name}"
     return "<unknown>"
 
@@ -144,9 +156,10 @@ class SocketState:
         return f"{kind} socket{where}"
 
     def refuse(self, what: str) -> None:
-        """Raise the LifecycleError for a call from a thread that may not make it."""
+        """Raise the error for a call from a thread that may not make it: ClosedError,
+        LifecycleError, or ContextTerminated once the context was shut down."""
         if self.owner == CLOSED:
-            raise LifecycleError(_errno.ENOTSOCK, f"{what}: the {self.describe()} is closed")
+            raise ClosedError(_errno.ENOTSOCK, f"{what}: the {self.describe()} is closed")
         if self.owner == FORKED:
             raise LifecycleError(0, f"{what}: this {self.describe()} was inherited across "
                                     "fork(); the child must create its own Context")
@@ -204,10 +217,40 @@ class SocketState:
                                         f"{thread_label(self.owner)}")
             self.set_owner(get_ident())
 
-    def close(self, linger: int | None, closed: int = CLOSED) -> None:
+    def set_linger(self, linger: int | None, bound: int | None) -> None:
+        """Give the libzmq socket the LINGER it is to be closed with: ``linger`` if
+        given; else its own, unless that is -1 (infinite) and ``bound`` is given: then
+        ``bound``. Read at this moment: the program may have set LINGER any time."""
+        if linger is None and bound is not None and self.own_linger() == -1:
+            linger = bound
+        if linger is not None:
+            lib.zmq_setsockopt(self.zmq_socket, lib.ZMQ_LINGER, ffi.new("int *", linger),
+                               ffi.sizeof("int"))
+
+    def before_shutdown(self, linger: int | None, bound: int | None) -> None:
+        """Context.destroy(), before zmq_ctx_shutdown: set_linger() now, even while the
+        owner is in a call. After the shutdown, a socket that has seen it (its owner's
+        blocked call returned ETERM) refuses every setsockopt, and zmq_ctx_term would
+        wait forever on an infinite linger. Before it, reading or setting LINGER touches
+        nothing of the socket but libzmq's atomic linger value (which its reaper thread
+        reads too): safe beside the owner's call."""
+        with self.lock:
+            if self.owner not in GONE:
+                self.set_linger(linger, bound)
+
+    def own_linger(self) -> int:
+        """The socket's LINGER now (-1, infinite, if libzmq cannot say)."""
+        value = ffi.new("int *", -1)
+        lib.zmq_getsockopt(self.zmq_socket, lib.ZMQ_LINGER, value,
+                           ffi.new("size_t *", ffi.sizeof("int")))
+        return int(value[0])
+
+    def close(self, linger: int | None, closed: int = CLOSED,
+              bound: int | None = None) -> None:
         """Close the libzmq socket, once, whoever calls (the owner, Context.destroy(),
         garbage collection); safe from any thread once the owner is out of libzmq.
-        ``closed`` is the owner it leaves: CLOSED, or DESTROYED for destroy()."""
+        ``closed`` is the owner it leaves: CLOSED, or DESTROYED for destroy().
+        ``linger`` and ``bound``: see set_linger()."""
         with self.lock:
             if self.owner in GONE:
                 if self.owner == FORKED:
@@ -226,9 +269,7 @@ class SocketState:
                     raise LifecycleError(0, f"{self.describe()} is still in a call in "
                                             "another thread; cannot close it")
                 time.sleep(0.001)
-            if linger is not None:
-                lib.zmq_setsockopt(self.zmq_socket, lib.ZMQ_LINGER,
-                                   ffi.new("int *", linger), ffi.sizeof("int"))
+            self.set_linger(linger, bound)
             lib.zmq_close(self.zmq_socket)
             if by_owner:  # release a held frame now; from another thread, the owner may
                 lib.zmqffi_msg_reset(self.held_msg)  # still read it: then at collection

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import errno as _errno
 import os
 import resource
@@ -14,7 +15,7 @@ from zmqffi._state import DESTROYED, SocketState, creation_site
 from zmqffi._zmq import ffi, lib
 from zmqffi.constants import SOCKET_TYPE_NAMES
 from zmqffi.draft import socket_class
-from zmqffi.errors import LifecycleError, raise_errno
+from zmqffi.errors import ClosedError, LifecycleError, raise_errno
 from zmqffi.message import release_lent
 from zmqffi.socket import Socket
 from zmqffi.validation import int_arg
@@ -28,6 +29,13 @@ _live_ref: weakref.ref[Context] | None = None
 _live_lock = threading.RLock()
 
 MAX_IO_THREADS = 1024
+
+#: The LINGER, in milliseconds, of a socket closed for the program: collected open, or
+#: still open when its Context is collected or the interpreter exits. A socket whose own
+#: LINGER is not -1 (infinite: libzmq's default) keeps its own. What was sent is still
+#: delivered to peers that are there to take it (as closing it would), and collection
+#: or exit waits at most about this long for peers that are not.
+EXIT_LINGER_MS = 1000
 
 
 def check_io_threads(count: int, what: str) -> None:
@@ -117,7 +125,7 @@ class Context:
             raise LifecycleError(0, f"{what}: this Context was inherited across fork(); "
                                     "the child must create its own Context")
         if self._closed:
-            raise LifecycleError(lib.ETERM, f"{what}: the Context is terminated")
+            raise ClosedError(lib.ETERM, f"{what}: the Context is terminated")
         return self._handle
 
     def _add_socket(self, socket_type: int) -> SocketState:
@@ -167,12 +175,15 @@ class Context:
             if self._ended():
                 return
             if self._sockets:
-                listing = "\n".join(f"  - {state.describe()}, created at {state.site}"
-                                    for state in list(self._sockets))
                 raise LifecycleError(
                     0, f"term() with {len(self._sockets)} socket(s) still open; close "
-                       f"them first (or use destroy()):\n{listing}")
+                       f"them first (or use destroy()):\n{self._listing()}")
             self._terminate()
+
+    def _listing(self) -> str:
+        """The open sockets, one a line, each with where it was created."""
+        return "\n".join(f"  - {state.describe()}, created at {state.site}"
+                         for state in list(self._sockets))
 
     def _ended(self) -> bool:
         """True if there is nothing left to end: terminated, or inherited across fork()
@@ -210,13 +221,25 @@ class Context:
         from its next call (or the call it is blocked in)."""
         if linger is not None:  # a bad one must not leave the context half destroyed
             int_arg(linger, "destroy() linger")
+        self._destroy(linger, None)
+
+    def _destroy(self, linger: int | None, bound: int | None) -> None:
+        """destroy(); ``bound``: the linger of the sockets whose own is infinite (see
+        SocketState.set_linger)."""
         with self._lock:
             if self._ended():
                 return
+            for state in list(self._sockets):  # before the shutdown: see there
+                state.before_shutdown(linger, bound)
             lib.zmq_ctx_shutdown(self._handle)
             for state in list(self._sockets):
-                state.close(linger, DESTROYED)
+                state.close(None, DESTROYED)
             self._terminate()
+
+    def _close_collected(self, state: SocketState) -> None:
+        """A Socket collected open: closed with EXIT_LINGER_MS, unless it has its own
+        finite LINGER, so that what it sent still goes out."""
+        state.close(None, bound=EXIT_LINGER_MS)
 
     def __enter__(self) -> Context:
         return self
@@ -230,11 +253,17 @@ class Context:
     def __del__(self) -> None:
         if getattr(self, "_closed", True) or self._forked:
             return
+        self._abandoned("unterminated")
+
+    def _abandoned(self, why: str) -> None:
+        """Collected live, or live at exit: warn, then destroy, every open socket closed
+        with its own LINGER or EXIT_LINGER_MS (see there)."""
+        listing = f"; closing:\n{self._listing()}" if self._sockets else ""
         try:  # clean up even where warnings are errors (-W error::ResourceWarning)
-            warnings.warn(f"unterminated {self!r}", ResourceWarning, stacklevel=1,
+            warnings.warn(f"{why} {self!r}{listing}", ResourceWarning, stacklevel=1,
                           source=self)
         finally:
-            self.destroy(linger=0)
+            self._destroy(None, EXIT_LINGER_MS)
 
 
 def _after_fork_in_child() -> None:
@@ -250,4 +279,19 @@ def _after_fork_in_child() -> None:
             state.after_fork_in_child()
 
 
+def _at_exit() -> None:
+    """The Context still live when the interpreter exits is destroyed here, while the
+    interpreter is whole, so that what was sent reaches the peers that are there.
+    Otherwise it would be destroyed at the modules' teardown, if at all: PyPy's
+    collector need not run __del__ at exit; then libzmq's I/O threads, holding the
+    queued messages, die with the process. atexit runs after the non-daemon threads are
+    joined; a daemon thread may still be in a call: destroy() shuts the context down
+    first, so that call returns. In a fork()'s child there is no live Context here: the
+    parent's was marked FORKED, and the child has nothing of libzmq to end."""
+    ctx = _live()
+    if ctx is not None and not ctx._closed and not ctx._forked:
+        ctx._abandoned("unterminated at exit:")
+
+
 os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_at_exit)

@@ -1,4 +1,5 @@
-"""The error classes (pyzmq's names) and the one place that turns errno into them."""
+"""The error classes (pyzmq's names, and zmqffi's LifecycleError and ClosedError for
+the lifecycle rules) and the one place that turns errno into them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import NoReturn
 
 from zmqffi._zmq import ffi, lib
 
-__all__ = ["ZMQError", "Again", "ContextTerminated", "LifecycleError", "raise_errno"]
+__all__ = ["ZMQError", "Again", "ContextTerminated", "LifecycleError", "ClosedError",
+           "raise_errno"]
 
 
 def strerror(errnum: int) -> str:
@@ -15,8 +17,9 @@ def strerror(errnum: int) -> str:
     return text.decode("utf-8", "replace")
 
 
-class ZMQError(Exception):
-    """An error from libzmq (or from zmqffi's rules); ``.errno`` and ``.strerror``."""
+class _Failure(Exception):
+    """What every zmqffi error carries: ``.errno`` (0 where libzmq has nothing to say)
+    and ``.strerror``, and a message naming what failed."""
 
     errno: int
     strerror: str
@@ -34,6 +37,10 @@ class ZMQError(Exception):
         return str(self.args[0]) if self.args else self.strerror
 
 
+class ZMQError(_Failure):
+    """An error from libzmq; ``.errno`` and ``.strerror``."""
+
+
 class Again(ZMQError):
     """EAGAIN: a non-blocking call would block, or a send/receive timeout expired."""
 
@@ -42,9 +49,19 @@ class ContextTerminated(ZMQError):
     """ETERM: the context was terminated or shut down."""
 
 
-class LifecycleError(ZMQError):
-    """A rule of ZeroMQ's lifecycle was broken (second Context, use after close, a
-    socket used from a thread that does not own it, objects inherited across fork)."""
+class LifecycleError(_Failure):
+    """A rule of ZeroMQ's lifecycle was broken: a programming bug (a second Context,
+    term() with sockets open, a socket used from a thread that does not own it, objects
+    inherited across fork()).
+
+    Not a ZMQError: a retry loop written ``except ZMQError: continue`` (common with
+    pyzmq, around a non-blocking recv) must stop on a bug, not spin on it forever."""
+
+
+class ClosedError(LifecycleError, ZMQError):
+    """Use of a closed socket (errno ENOTSOCK), a closed Message (EFAULT) or a
+    terminated Context (ETERM). Also a ZMQError, as pyzmq's error for a closed socket
+    is: loops that stop on ``except ZMQError`` with ``e.errno == ENOTSOCK`` still do."""
 
 
 _BY_ERRNO = {_errno.EAGAIN: Again, lib.ETERM: ContextTerminated}

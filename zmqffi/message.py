@@ -18,7 +18,7 @@ import warnings
 from typing import Any
 
 from zmqffi._zmq import ffi, lib
-from zmqffi.errors import LifecycleError, raise_errno
+from zmqffi.errors import ClosedError, raise_errno
 from zmqffi.validation import bytes_like, int_arg
 
 __all__ = ["Message"]
@@ -204,7 +204,7 @@ class Message:
 
     def _open(self) -> Any:
         if self._closed:
-            raise LifecycleError(EFAULT, "Message is closed")
+            raise ClosedError(EFAULT, "Message is closed")
         return self._msg
 
     @property

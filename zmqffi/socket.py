@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from zmqffi._state import (BATCH_BYTES, BATCH_FRAMES, CLOSED, DESTROYED, EINTR, GONE,
                            NOT_OWNER, SHUT, Batch, SocketState, get_ident)
 from zmqffi._zmq import ffi, lib
-from zmqffi.errors import LifecycleError
+from zmqffi.errors import ClosedError
 from zmqffi.message import (Message, lend_failed, new_msg, pin, release_lent, release_msg,
                             release_spent)
 from zmqffi.monitor import monitor_endpoint, stop_monitor
@@ -125,7 +125,7 @@ class Socket(SocketOptions, Conveniences):
             warnings.warn(f"unclosed {self!r} (created at {c.site})", ResourceWarning,
                           stacklevel=1, source=self)
         finally:
-            c.close(linger=0)
+            self.context._close_collected(c)
 
     def __repr__(self) -> str:
         c = self._state
@@ -221,8 +221,8 @@ class Socket(SocketOptions, Conveniences):
         for i, part in enumerate(parts):  # refuse bad input before sending anything
             if isinstance(part, Message):
                 if part.closed:  # else the frames before it would be left half-sent
-                    raise LifecycleError(_errno.EFAULT, f"send_multipart() frame {i}: "
-                                                        "the Message is closed")
+                    raise ClosedError(_errno.EFAULT, f"send_multipart() frame {i}: "
+                                                     "the Message is closed")
             elif not isinstance(part, bytes):  # (released at once: PyPy would pin it)
                 ffi.release(bytes_like(part, f"send_multipart() frame {i}"))
         more, last, sent = flags | lib.ZMQ_SNDMORE, len(parts) - 1, 0
