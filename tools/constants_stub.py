@@ -104,15 +104,21 @@ def main(argv: list[str]) -> int:
     if argv not in ([], ["--check"]):
         print(__doc__, file=sys.stderr)
         return 2
-    text = render(vendored_header())
-    if argv == ["--check"]:
-        if STUB.read_text() != text:
-            print(f"{STUB.relative_to(REPO)} is stale: run python tools/constants_stub.py")
+    return write_or_check(STUB, render(vendored_header()), check=argv == ["--check"])
+
+
+def write_or_check(stub: Path, text: str, check: bool) -> int:
+    """Write a generated stub, or (``check``) exit status 1 if the committed one differs.
+    Shared with tools/options_stub.py."""
+    name = stub.relative_to(REPO)
+    if check:
+        if stub.read_text() != text:
+            print(f"{name} is stale: run python {sys.argv[0]}")
             return 1
-        print(f"{STUB.relative_to(REPO)} is up to date")
+        print(f"{name} is up to date")
         return 0
-    STUB.write_text(text)
-    print(f"wrote {STUB.relative_to(REPO)}")
+    stub.write_text(text)
+    print(f"wrote {name}")
     return 0
 
 

@@ -18,6 +18,9 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+from constants_stub import write_or_check  # noqa: E402
+
 STUB = REPO / "zmqffi" / "_sockopts.pyi"
 
 BYTES_LIKE = "bytes | bytearray | memoryview"
@@ -64,16 +67,7 @@ def main(argv: list[str]) -> int:
     if argv not in ([], ["--check"]):
         print(__doc__, file=sys.stderr)
         return 2
-    text = render()
-    if argv == ["--check"]:
-        if STUB.read_text() != text:
-            print(f"{STUB.relative_to(REPO)} is stale: run python tools/options_stub.py")
-            return 1
-        print(f"{STUB.relative_to(REPO)} is up to date")
-        return 0
-    STUB.write_text(text)
-    print(f"wrote {STUB.relative_to(REPO)}")
-    return 0
+    return write_or_check(STUB, render(), check=argv == ["--check"])
 
 
 if __name__ == "__main__":
