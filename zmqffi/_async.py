@@ -1,10 +1,11 @@
 """The waiting logic of the async sockets, written once for asyncio and trio.
 
 Every operation is first tried without blocking (DONTWAIT), in the awaiting task: when it
-succeeds, nothing is awaited at all. When libzmq says EAGAIN, the task waits for the
-socket's ZMQ_FD to become readable, and checks ZMQ_EVENTS before trying again. ZMQ_FD is
-edge-triggered: reading EVENTS, or any call that makes libzmq process the socket's
-commands, consumes the edge. So EVENTS is always read *before* waiting, and after every
+succeeds, nothing is awaited at all. When libzmq says EAGAIN, the task reads ZMQ_EVENTS:
+if the socket is ready after all it tries again at once, else it waits for the socket's
+ZMQ_FD to become readable, then tries again. ZMQ_FD is edge-triggered: reading EVENTS,
+or any call that makes libzmq process the socket's commands (the failed try too),
+consumes the edge. So EVENTS is always read *before* waiting, and after every
 operation made through the async socket (another task's send or receive, an EVENTS read,
 bind, ...) the waiters are told to check again: no wake-up is lost to a consumed edge.
 
@@ -109,9 +110,9 @@ class AsyncSocket(Socket):
 
     async def _sleep(self, deadline: float | None, option: int, what: str
                      ) -> float | None:
-        """For _retry, once EVENTS said "not ready": wait for the fd, until the call's
-        ``deadline`` (None: from the socket's ``option`` timeout, now); return it for
-        the call's next wait. Raise Again for ``what`` once it has passed."""
+        """For the waiting loops, once EVENTS said "not ready": wait for the fd until
+        the call's ``deadline`` (None: from the socket's ``option`` timeout, now), and
+        return it for the call's next wait. Raise Again for ``what`` once it has passed."""
         timeout_ms = self._timeouts[option]
         if timeout_ms < 0:
             await self._wait_readable(None)
@@ -199,7 +200,10 @@ class AsyncSocket(Socket):
         deadline = None
         while True:
             if not self._events() & POLLOUT:
-                deadline = await self._sleep(deadline, SNDTIMEO, "send")
+                if self._timeouts[SNDTIMEO] < 0:  # (the usual case: one coroutine less)
+                    await self._wait_readable(None)
+                else:
+                    deadline = await self._sleep(deadline, SNDTIMEO, "send")
             if self._send_now(data, copy):
                 self._touched()
                 return
@@ -208,7 +212,10 @@ class AsyncSocket(Socket):
         deadline = None
         while True:
             if not self._events() & POLLIN:
-                deadline = await self._sleep(deadline, RCVTIMEO, "recv")
+                if self._timeouts[RCVTIMEO] < 0:
+                    await self._wait_readable(None)
+                else:
+                    deadline = await self._sleep(deadline, RCVTIMEO, "recv")
             frame = self._recv_now()
             if frame is not None:
                 self._touched()
@@ -241,8 +248,9 @@ class AsyncSocket(Socket):
                 return await self._recv_waiting()
             self._touched()
             return frame
-        frame = await self._retry(POLLIN, RCVTIMEO, "recv", self._blocking.recv, flags)
-        return frame
+        received: bytes = await self._retry(POLLIN, RCVTIMEO, "recv", self._blocking.recv,
+                                            flags)
+        return received
 
     async def recv_multipart(self, flags: int = 0) -> list[bytes]:  # type: ignore[override]
         """Receive every frame of one multipart message."""
