@@ -121,7 +121,7 @@ class AsyncSocket(Socket):
         if deadline is None:
             deadline = now + timeout_ms / 1000.0
         if deadline <= now:
-            raise Again(_errno.EAGAIN, f"{what} on {self._state.describe()}: "
+            raise Again(EAGAIN, f"{what} on {self._state.describe()}: "
                                        f"timed out after {timeout_ms} ms")
         await self._wait_readable(deadline - now)
         return deadline
