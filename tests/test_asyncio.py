@@ -279,6 +279,30 @@ def test_dontwait_raises_again_at_once_and_timeouts_are_honoured(ctx: Context) -
         close(push, pull, lonely)
 
 
+def test_a_timeout_is_not_restarted_by_wake_ups_that_find_nothing(ctx: Context) -> None:
+    # every send on the DEALER wakes the task awaiting its recv (the socket is writable),
+    # which finds nothing and waits again: RCVTIMEO still counts from the call
+    router = amake(ctx, zmqffi.ROUTER)
+    router.bind("inproc://restarted-timeout")
+    dealer = amake(ctx, zmqffi.DEALER, RCVTIMEO=100)
+    dealer.connect("inproc://restarted-timeout")
+
+    async def main() -> None:
+        receiving = asyncio.ensure_future(dealer.recv())
+        started = time.monotonic()
+        while not receiving.done() and time.monotonic() - started < WAIT:
+            await dealer.send(b"wake up")
+            await asyncio.sleep(0.01)
+        assert receiving.done(), "recv outlived its RCVTIMEO while the socket was busy"
+        with pytest.raises(Again):
+            receiving.result()
+
+    try:
+        run(main)
+    finally:
+        close(router, dealer)
+
+
 # --- 4. cancelled receives ------------------------------------------------------------
 
 ROUNDS = 300

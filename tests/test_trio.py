@@ -290,6 +290,35 @@ def test_dontwait_raises_again_at_once_and_timeouts_are_honoured(ctx: Context) -
         close(push, pull, lonely)
 
 
+def test_a_timeout_is_not_restarted_by_wake_ups_that_find_nothing(ctx: Context) -> None:
+    # as in test_asyncio: every send on the DEALER wakes the task awaiting its recv
+    router = tmake(ctx, zmqffi.ROUTER)
+    router.bind("inproc://trio-restarted-timeout")
+    dealer = tmake(ctx, zmqffi.DEALER, RCVTIMEO=100)
+    dealer.connect("inproc://trio-restarted-timeout")
+    outcome: list[BaseException] = []
+
+    async def receive_once() -> None:
+        try:
+            await dealer.recv()
+        except Again as exc:
+            outcome.append(exc)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive_once)
+            started = time.monotonic()
+            while not outcome and time.monotonic() - started < WAIT:
+                await dealer.send(b"wake up")
+                await trio.sleep(0.01)
+            assert outcome, "recv outlived its RCVTIMEO while the socket was busy"
+
+    try:
+        run(main)
+    finally:
+        close(router, dealer)
+
+
 # --- 4. cancelled receives ------------------------------------------------------------
 
 @TRANSPORTS

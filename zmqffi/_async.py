@@ -1,10 +1,11 @@
 """The waiting logic of the async sockets, written once for asyncio and trio.
 
 Every operation is first tried without blocking (DONTWAIT), in the awaiting task: when it
-succeeds, nothing is awaited at all. When libzmq says EAGAIN, the task waits for the
-socket's ZMQ_FD to become readable, and checks ZMQ_EVENTS before trying again. ZMQ_FD is
-edge-triggered: reading EVENTS, or any call that makes libzmq process the socket's
-commands, consumes the edge. So EVENTS is always read *before* waiting, and after every
+succeeds, nothing is awaited at all. When libzmq says EAGAIN, the task reads ZMQ_EVENTS:
+if the socket is ready after all it tries again at once, else it waits for the socket's
+ZMQ_FD to become readable, then tries again. ZMQ_FD is edge-triggered: reading EVENTS,
+or any call that makes libzmq process the socket's commands (the failed try too),
+consumes the edge. So EVENTS is always read *before* waiting, and after every
 operation made through the async socket (another task's send or receive, an EVENTS read,
 bind, ...) the waiters are told to check again: no wake-up is lost to a consumed edge.
 
@@ -24,17 +25,19 @@ import errno as _errno
 from typing import Any, TypeVar
 from collections.abc import Callable, Iterable, Sequence
 
-from zmqffi._zmq import lib
+from zmqffi._zmq import ffi, lib
 from zmqffi.conveniences import (check_deserialize, decode_json, decode_string, encode_json,
                                  encode_string, serialized)
 from zmqffi.errors import Again
 from zmqffi.message import Message
-from zmqffi.socket import Socket
+from zmqffi.socket import SMALL, ZERO_COPY_MIN, Socket, recv_frame, send_frame
 
 __all__ = ["AsyncSocket"]
 
 DONTWAIT, POLLIN, POLLOUT = lib.ZMQ_DONTWAIT, lib.ZMQ_POLLIN, lib.ZMQ_POLLOUT
 EVENTS, RCVTIMEO, SNDTIMEO = lib.ZMQ_EVENTS, lib.ZMQ_RCVTIMEO, lib.ZMQ_SNDTIMEO
+EAGAIN = _errno.EAGAIN
+INT_SIZE = ffi.sizeof("int")
 T = TypeVar("T")
 
 
@@ -51,11 +54,16 @@ class Blocking(Socket):
 class AsyncSocket(Socket):
     """A Socket whose blocking calls are coroutines (see the module docstring)."""
 
-    __slots__ = ("_timeouts", "_blocking")
+    __slots__ = ("_timeouts", "_blocking", "_events_value", "_events_size")
 
     def __init__(self, context: Any, socket_type: int) -> None:
         super().__init__(context, socket_type)
         self._timeouts = {RCVTIMEO: -1, SNDTIMEO: -1}  # ms, as set through setsockopt
+        # EVENTS is read at every wait: by one C call into buffers kept for it, not through
+        # getsockopt's generic path (on PyPy the wait path mostly runs before the JIT
+        # compiles it, so every Python call in it counts)
+        self._events_value = ffi.new("int *")
+        self._events_size = ffi.new("size_t *")
         blocking = self._blocking = Blocking.__new__(Blocking)
         blocking._state, blocking.context = self._state, self.context
         self._state.on_close = self._closing
@@ -78,21 +86,45 @@ class AsyncSocket(Socket):
 
     # --- the waiting logic ------------------------------------------------------------
 
-    async def _wait(self, events: int, timeout_ms: int, what: str) -> int:
-        """Return the socket's events among ``events`` once there are some; 0 after
-        ``timeout_ms`` (negative: never), or raise Again for ``what`` if it is given."""
+    def _events(self) -> int:
+        """ZMQ_EVENTS (raises once the socket is closed or its context shut down)."""
+        size = self._events_size
+        size[0] = INT_SIZE
+        self._state.call("getsockopt(EVENTS)", lib.zmqffi_getsockopt, EVENTS,
+                         self._events_value, size)
+        events: int = self._events_value[0]
+        return events
+
+    async def _wait(self, events: int, timeout_ms: int) -> int:
+        """For poll(): the socket's events among ``events`` once there are some; 0 after
+        ``timeout_ms`` (negative: never)."""
         deadline = None if timeout_ms < 0 else self._now() + timeout_ms / 1000.0
         while True:
-            ready = int(super().getsockopt(EVENTS)) & events  # (raises once closed)
+            ready = self._events() & events
             if ready:
                 return ready
             left = None if deadline is None else deadline - self._now()
             if left is not None and left <= 0:
-                if what:
-                    raise Again(_errno.EAGAIN, f"{what} on {self._state.describe()}: "
-                                               f"timed out after {timeout_ms} ms")
                 return 0
             await self._wait_readable(left)
+
+    async def _sleep(self, deadline: float | None, option: int, what: str
+                     ) -> float | None:
+        """For the waiting loops, once EVENTS said "not ready": wait for the fd until
+        the call's ``deadline`` (None: from the socket's ``option`` timeout, now), and
+        return it for the call's next wait. Raise Again for ``what`` once it has passed."""
+        timeout_ms = self._timeouts[option]
+        if timeout_ms < 0:
+            await self._wait_readable(None)
+            return None
+        now = self._now()
+        if deadline is None:
+            deadline = now + timeout_ms / 1000.0
+        if deadline <= now:
+            raise Again(EAGAIN, f"{what} on {self._state.describe()}: "
+                                       f"timed out after {timeout_ms} ms")
+        await self._wait_readable(deadline - now)
+        return deadline
 
     async def _retry(self, events: int, option: int, what: str, attempt: Any,
                      flags: int) -> Any:
@@ -103,28 +135,101 @@ class AsyncSocket(Socket):
                 return attempt(flags)
             finally:
                 self._touched()
+        flags |= DONTWAIT
+        try:
+            result = attempt(flags)
+        except Again:
+            pass
+        else:
+            self._touched()
+            return result
+        return await self._wait_and_retry(events, option, what, attempt, flags)
+
+    async def _wait_and_retry(self, events: int, option: int, what: str, attempt: Any,
+                              flags: int) -> Any:
+        """_retry after ``attempt(flags)`` raised Again. That failed try may have
+        consumed the fd's edge: EVENTS says whether to try again at once or to wait
+        first; once woken, the try itself is the check."""
+        deadline = None
         while True:
+            if not self._events() & events:
+                deadline = await self._sleep(deadline, option, what)
             try:
-                result = attempt(flags | DONTWAIT)
+                result = attempt(flags)
             except Again:
-                await self._wait(events, self._timeouts[option], what)
-                continue
+                continue  # (the await above is not in an except block: no chained error)
             self._touched()
             return result
 
     # --- coroutines ---------------------------------------------------------------------
 
+    def _send_now(self, data: Any, copy: bool | None) -> bool:
+        """send(data, DONTWAIT, copy); False where it would raise Again. Small bytes
+        (the common case) go to the C call at once, and EAGAIN is a return value: on
+        PyPy, raising and catching Again at every wait makes the JIT trace all of it."""
+        if type(data) is bytes and copy is None and len(data) < ZERO_COPY_MIN:
+            c = self._state
+            rc = send_frame(c.cstate, data, len(data), DONTWAIT)
+            if not rc:
+                return True
+            if rc == -1 and ffi.errno == EAGAIN:
+                return False
+        try:  # anything else, and the errors (or a retry after EINTR)
+            self._blocking.send(data, DONTWAIT, copy)
+        except Again:
+            return False
+        return True
+
+    def _recv_now(self) -> bytes | None:
+        """recv(DONTWAIT); None where it would raise Again (see _send_now)."""
+        c = self._state
+        size = recv_frame(c.cstate, DONTWAIT)
+        if 0 <= size <= SMALL:
+            return c.small[:size]
+        if size == -1 and ffi.errno == EAGAIN:
+            return None
+        try:  # a large frame, or an error (or a retry after EINTR)
+            return self._recv_other(c, size, DONTWAIT)
+        except Again:
+            return None
+
+    # send() and recv() with no flags wait in loops of their own (_wait_and_retry's, with
+    # the calls above): one small function each, no closure, no exception per wait
+
+    async def _send_waiting(self, data: Any, copy: bool | None) -> None:
+        deadline = None
+        while True:
+            if not self._events() & POLLOUT:
+                if self._timeouts[SNDTIMEO] < 0:  # (the usual case: one coroutine less)
+                    await self._wait_readable(None)
+                else:
+                    deadline = await self._sleep(deadline, SNDTIMEO, "send")
+            if self._send_now(data, copy):
+                self._touched()
+                return
+
+    async def _recv_waiting(self) -> bytes:
+        deadline = None
+        while True:
+            if not self._events() & POLLIN:
+                if self._timeouts[RCVTIMEO] < 0:
+                    await self._wait_readable(None)
+                else:
+                    deadline = await self._sleep(deadline, RCVTIMEO, "recv")
+            frame = self._recv_now()
+            if frame is not None:
+                self._touched()
+                return frame
+
     async def send(self, data: Any, flags: int = 0,  # type: ignore[override]
                    copy: bool | None = None) -> None:
         """Send one frame; waits (without blocking the loop) while the queue is full."""
         if not flags:  # the common case, tried inline: no closure, no second coroutine
-            try:
-                self._blocking.send(data, DONTWAIT, copy)
-            except Again:
-                pass
-            else:
-                self._touched()
+            if not self._send_now(data, copy):
+                await self._send_waiting(data, copy)
                 return
+            self._touched()
+            return
         await self._retry(POLLOUT, SNDTIMEO, "send",
                           lambda f: self._blocking.send(data, f, copy), flags)
 
@@ -138,15 +243,14 @@ class AsyncSocket(Socket):
     async def recv(self, flags: int = 0) -> bytes:  # type: ignore[override]
         """Receive one frame as bytes."""
         if not flags:  # the common case, tried inline (see send)
-            try:
-                frame: bytes = self._blocking.recv(DONTWAIT)
-            except Again:
-                pass
-            else:
-                self._touched()
-                return frame
-        frame = await self._retry(POLLIN, RCVTIMEO, "recv", self._blocking.recv, flags)
-        return frame
+            frame = self._recv_now()
+            if frame is None:
+                return await self._recv_waiting()
+            self._touched()
+            return frame
+        received: bytes = await self._retry(POLLIN, RCVTIMEO, "recv", self._blocking.recv,
+                                            flags)
+        return received
 
     async def recv_multipart(self, flags: int = 0) -> list[bytes]:  # type: ignore[override]
         """Receive every frame of one multipart message."""
@@ -199,7 +303,7 @@ class AsyncSocket(Socket):
         milliseconds (None: wait for ever)."""
         wait_ms = -1 if timeout is None or timeout < 0 else int(timeout)
         try:
-            return await self._wait(flags, wait_ms, "")
+            return await self._wait(flags, wait_ms)
         finally:
             self._touched()
 

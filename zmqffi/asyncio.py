@@ -82,7 +82,7 @@ class Socket(AsyncSocket):
                 self._wake(waiter)
             return
         try:
-            zmqffi.Socket.getsockopt(self, zmqffi.EVENTS)
+            self._events()
         except zmqffi.ZMQError:  # closed or shut down: nothing more to read here
             self._stop_reading()
 
@@ -101,7 +101,7 @@ class Socket(AsyncSocket):
         have been consumed by a call made since they started waiting."""
         self._check_scheduled = False
         try:
-            ready = int(zmqffi.Socket.getsockopt(self, zmqffi.EVENTS))
+            ready = self._events()
         except zmqffi.ZMQError:
             ready = POLLIN | POLLOUT  # closed or shut down: the waiters get the error
         if ready:

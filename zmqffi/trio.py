@@ -76,7 +76,7 @@ class Socket(AsyncSocket):
     def _touched(self) -> None:
         if self._reading:
             try:
-                ready = int(zmqffi.Socket.getsockopt(self, zmqffi.EVENTS))
+                ready = self._events()
             except zmqffi.ZMQError:
                 ready = POLLIN | POLLOUT  # closed or shut down: the waiters get the error
             if ready:
