@@ -223,9 +223,13 @@ def prepare(ext, ffi: FFI) -> None:
         "zmq_h": header.read_text(),
     }
     generated = Path(tempfile.mkdtemp(prefix="zmqffi-gen-"))
-    (generated / "zmqffi_build_info.h").write_text(
-        f"#define ZMQFFI_BUILD_INFO {_c_string(json.dumps(info))}\n"
-    )
+    info_h = generated / "zmqffi_build_info.h"
+    info_h.write_text(f"#define ZMQFFI_BUILD_INFO {_c_string(json.dumps(info))}\n")
+    # setuptools skips an extension whose sources are older than the built one; the
+    # generated C often is unchanged while what it includes (this header: the origin,
+    # wheel or source, drafts) or links (the libzmq archive) is not. A fresh header
+    # rebuilds every time: a reused build/ must never keep a stale build_info.
+    ext.depends += [str(info_h), *source["objects"]]
     ext.include_dirs[:0] = [str(generated), *source["include_dirs"]]
     ext.extra_compile_args += source["compile_args"] + (
         ["-DZMQ_BUILD_DRAFT_API"] if DRAFTS else [])
