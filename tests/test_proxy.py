@@ -236,6 +236,35 @@ def test_monitored_queue_between_two_routers_swaps_the_routing_ids(ctx: Context)
     queue.join()
 
 
+def test_monitored_queue_relays_a_backlog_both_ways_in_order(ctx: Context) -> None:
+    """More messages queued on each side than one poll relays (QUEUE_BATCH): each side
+    gets every message of the other, in order, and the monitor shows each direction in
+    order, none lost or split."""
+    count = 3 * zmqffi.devices.QUEUE_BATCH + 7
+    queue = QueueThread(ctx, zmqffi.PAIR, zmqffi.PAIR)
+    sub = queue.monitor()
+    left, right = make(ctx, zmqffi.PAIR), make(ctx, zmqffi.PAIR)
+    left.connect(queue.endpoints["in"])
+    right.connect(queue.endpoints["out"])
+    for i in range(count):  # both backlogs at once, below the default high-water marks
+        left.send_multipart([b"L", b"%d" % i])
+        right.send_multipart([b"R", b"%d" % i])
+    assert [right.recv_multipart() for _ in range(count)] == \
+        [[b"L", b"%d" % i] for i in range(count)]
+    assert [left.recv_multipart() for _ in range(count)] == \
+        [[b"R", b"%d" % i] for i in range(count)]
+    seen: dict[bytes, list[list[bytes]]] = {b"in": [], b"out": []}
+    for _ in range(2 * count):
+        prefix, *msg = sub.recv_multipart()
+        seen[prefix].append(msg)
+    assert seen == {b"in": [[b"L", b"%d" % i] for i in range(count)],
+                    b"out": [[b"R", b"%d" % i] for i in range(count)]}
+    ctx.shutdown()
+    queue.join()
+    for sock in (sub, left, right):
+        sock.close()
+
+
 def test_monitored_queue_checks_its_arguments_and_the_thread(ctx: Context) -> None:
     a, b, mon = (make(ctx, kind) for kind in (zmqffi.ROUTER, zmqffi.DEALER, zmqffi.PUB))
     with pytest.raises(TypeError, match="monitored_queue"):

@@ -6,11 +6,14 @@ from __future__ import annotations
 import errno as _errno
 
 from zmqffi._zmq import ffi, lib
-from zmqffi.errors import ContextTerminated, raise_errno
+from zmqffi.errors import Again, ContextTerminated, raise_errno
 from zmqffi._state import DESTROYED, SHUT, get_ident
 from zmqffi.poll import Poller
 from zmqffi.socket import Socket
 from zmqffi.validation import bytes_like
+
+# monitored_queue relays at most this many messages from one side per poll
+QUEUE_BATCH = 256
 
 __all__ = ["proxy", "proxy_steerable", "monitored_queue"]
 
@@ -67,7 +70,8 @@ def monitored_queue(in_socket: Socket, out_socket: Socket, mon_socket: Socket,
     does. Written in Python over Poller and recv_multipart/send_multipart rather than
     in C beside zmqffi_proxy: it keeps their rules on every interpreter (the calling
     thread must own the three sockets; Ctrl-C raises KeyboardInterrupt at once and
-    splits no message), for a Python loop per message.
+    splits no message), for a Python loop per message; each poll is followed by
+    relaying up to QUEUE_BATCH queued messages from each side that is ready.
     """
     _check_sockets("monitored_queue", [in_socket, out_socket, mon_socket])
     routes = [(in_socket, out_socket, _prefix(in_prefix, "in_prefix")),
@@ -81,13 +85,24 @@ def monitored_queue(in_socket: Socket, out_socket: Socket, mon_socket: Socket,
             ready = [sock for sock, _ in poller.poll()]
             for source, target, prefix in routes:  # in_socket's first, as pyzmq
                 if source in ready:
-                    msg = source.recv_multipart()
-                    if swap:
-                        msg[:2] = msg[1::-1]
-                    target.send_multipart(msg)
-                    mon_socket.send_multipart([prefix, *msg])
+                    _relay(source, target, mon_socket, prefix, swap)
     except ContextTerminated:
         return  # shut down or terminated: the queue's normal end, as proxy's
+
+
+def _relay(source: Socket, target: Socket, mon_socket: Socket, prefix: bytes,
+           swap: bool) -> None:
+    """monitored_queue's relay of what ``source`` has queued, up to QUEUE_BATCH messages
+    (then the other side's turn): one poll for many messages."""
+    for _ in range(QUEUE_BATCH):
+        try:
+            msg = source.recv_multipart(lib.ZMQ_DONTWAIT)
+        except Again:
+            return
+        if swap:
+            msg[:2] = msg[1::-1]
+        target.send_multipart(msg)
+        mon_socket.send_multipart([prefix, *msg])
 
 
 def _prefix(prefix: bytes, what: str) -> bytes:
