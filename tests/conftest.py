@@ -22,7 +22,7 @@ import time
 import warnings
 import weakref
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 from collections.abc import Iterator
 
 import pytest
@@ -92,7 +92,15 @@ def endpoint(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def make(ctx: zmqffi.Context, kind: int, **options: Any) -> zmqffi.Socket:
     """A socket that never blocks a test forever (options set before bind/connect; they
     may override LINGER, RCVTIMEO and SNDTIMEO)."""
-    sock = ctx.socket(kind)
+    return never_blocking_forever(ctx.socket(kind), **options)
+
+
+SocketT = TypeVar("SocketT", bound=zmqffi.Socket)
+
+
+def never_blocking_forever(sock: SocketT, **options: Any) -> SocketT:
+    """make()'s settings on ``sock`` (blocking, asyncio or trio): LINGER 0, RCVTIMEO and
+    SNDTIMEO of TIMEOUT_MS, then ``options`` (names of zmqffi constants)."""
     sock.setsockopt(zmqffi.LINGER, 0)
     sock.setsockopt(zmqffi.RCVTIMEO, TIMEOUT_MS)
     sock.setsockopt(zmqffi.SNDTIMEO, TIMEOUT_MS)

@@ -22,7 +22,8 @@ from typing import Any, Callable, TypeVar
 import pytest
 
 import zmqffi
-from conftest import SLOW_WAIT, TIMEOUT_MS, WAIT, call_in_thread, fails, make
+from conftest import (SLOW_WAIT, WAIT, call_in_thread, fails, make,
+                      never_blocking_forever)
 from zmqffi import Again, Context, ContextTerminated, LifecycleError
 from zmqffi import asyncio as zmq_async
 
@@ -45,13 +46,7 @@ def run(main: Callable[[], Awaitable[T]], timeout: float = SLOW_WAIT) -> T:
 def amake(ctx: Context, kind: int, **options: Any) -> zmq_async.Socket:
     """An async socket with LINGER 0, and RCVTIMEO/SNDTIMEO of TIMEOUT_MS so that an
     implementation that blocks the loop fails instead of hanging (options override)."""
-    sock = zmq_async.Socket(ctx, kind)
-    sock.setsockopt(zmqffi.LINGER, 0)
-    sock.setsockopt(zmqffi.RCVTIMEO, TIMEOUT_MS)
-    sock.setsockopt(zmqffi.SNDTIMEO, TIMEOUT_MS)
-    for name, value in options.items():
-        sock.setsockopt(getattr(zmqffi, name), value)
-    return sock
+    return never_blocking_forever(zmq_async.Socket(ctx, kind), **options)
 
 
 def apipe(ctx: Context, endpoint: str, push: dict[str, Any] | None = None,

@@ -23,7 +23,8 @@ from typing import Any, Callable, TypeVar
 import pytest
 
 import zmqffi
-from conftest import SLOW_WAIT, TIMEOUT_MS, WAIT, call_in_thread, fails, make
+from conftest import (SLOW_WAIT, WAIT, call_in_thread, fails, make,
+                      never_blocking_forever)
 from test_asyncio import (PROMPT, PROMPT_MS, ROUNDS, TRANSPORTS, close, expected, receive,
                           unique)
 from zmqffi import Again, Context, ContextTerminated, LifecycleError
@@ -47,13 +48,7 @@ def run(main: Callable[[], Awaitable[T]], timeout: float = SLOW_WAIT) -> T:
 def tmake(ctx: Context, kind: int, **options: Any) -> Any:
     """A trio socket with LINGER 0, and RCVTIMEO/SNDTIMEO of TIMEOUT_MS so that an
     implementation that blocks the run fails instead of hanging (options override)."""
-    sock = zmq_trio.Socket(ctx, kind)
-    sock.setsockopt(zmqffi.LINGER, 0)
-    sock.setsockopt(zmqffi.RCVTIMEO, TIMEOUT_MS)
-    sock.setsockopt(zmqffi.SNDTIMEO, TIMEOUT_MS)
-    for name, value in options.items():
-        sock.setsockopt(getattr(zmqffi, name), value)
-    return sock
+    return never_blocking_forever(zmq_trio.Socket(ctx, kind), **options)
 
 
 def tpipe(ctx: Context, endpoint: str, push: dict[str, Any] | None = None,
