@@ -32,13 +32,17 @@ def stub_names() -> tuple[list[str], list[str]]:
     return exported, declared
 
 
-def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("constants_stub",
-                                                  REPO / "tools" / "constants_stub.py")
+def load_tool(name: str) -> ModuleType:
+    """tools/<name>.py, imported (tools/ is no package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def generator() -> ModuleType:
+    return load_tool("constants_stub")
 
 
 def test_the_stub_declares_every_constant_of_this_build() -> None:
@@ -77,12 +81,7 @@ def test_mypy_rejects_a_misspelt_constant() -> None:
 # --- the socket option attributes (zmqffi/_sockopts.pyi) ------------------------------
 
 def options_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("options_stub",
-                                                  REPO / "tools" / "options_stub.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("options_stub")
 
 
 def test_the_option_attributes_stub_is_what_its_generator_writes() -> None:
