@@ -15,7 +15,7 @@ from typing import Any, Callable
 import pytest
 
 import zmqffi
-from conftest import exchange, fails, pipe
+from conftest import close, exchange, fails, pipe
 from zmqffi import Context, LifecycleError, Message, Socket
 from zmqffi.message import release_lent
 
@@ -363,3 +363,43 @@ def test_a_closed_message_is_refused_and_the_socket_stays_usable(
     fails(lambda: a.send_multipart([b"head", msg]), LifecycleError, "closed")
     fails(lambda: msg.bytes, LifecycleError, "closed")
     exchange(a, b)  # neither the head frame nor the closed message went out
+
+
+@pytest.mark.skipif(not zmqffi.message.COLLECTS_VIEWS,
+                    reason="PyPy: only its collector frees dropped views")
+def test_dropped_views_are_collected_within_a_budget_that_grows_with_the_heap(
+        ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    mib = 1024 * 1024
+    module = zmqffi.message
+    monkeypatch.setattr(module, "VIEW_BUDGET", mib)
+    monkeypatch.setattr(module, "_view_budget", mib)
+    monkeypatch.setattr(module, "_viewed_since_collect", 0)
+    push, pull = pipe(ctx, "inproc://view-budget")
+
+    def view_one() -> None:
+        push.send(bytearray(mib))  # copied: the view alone holds libzmq's megabyte
+        msg = pull.recv_msg()
+        view = msg.buffer
+        msg.close()
+        assert len(view) == mib
+
+    try:
+        view_one()  # spends the budget: a collection, and a budget of the heap's size
+        assert module._viewed_since_collect == 0
+        first_budget = module._view_budget
+        assert first_budget >= mib
+        # The heap grows by far more than a megabyte: the views collect again once they
+        # reach the old budget (memory stays bounded), and the new budget covers the heap.
+        heap = [bytearray(100) for _ in range(200_000)]
+        for _ in range(first_budget // mib + 1):
+            view_one()
+            if module._viewed_since_collect == 0:
+                break
+        assert module._viewed_since_collect == 0
+        assert module._view_budget >= first_budget + 8 * mib
+        for _ in range(4):  # well within the new budget: no collection
+            view_one()
+        assert module._viewed_since_collect == 4 * mib
+        del heap
+    finally:
+        close(push, pull)

@@ -38,28 +38,39 @@ lib.zmqffi_init()  # the release record's fork handlers
 # the libzmq memory it holds: left alone, dropped views of large messages pile up (and
 # telling PyPy each view's size makes it collect every few messages, which costs more
 # than the messages). So a collection is asked for once the views made since the last
-# one add up to VIEW_BUDGET bytes: memory stays within it, at one collection per budget.
+# one add up to the budget: VIEW_BUDGET bytes, or the size of the heap that the last
+# collection left, if that is larger. A full collection's cost grows with the heap: with
+# a fixed budget, a program holding a large heap would spend its time collecting; with
+# this one, the dead views at most double the memory, as PyPy's own policy allows.
 # A view of a buffer this process lent several times at once (inproc: the receiver's
 # frame is the sender's bytes, sent again and again) holds no memory of its own and is
 # not counted: _lent_at counts the lends outstanding at each address. (CPython frees a
 # view's memory with its last reference.)
 COLLECTS_VIEWS = platform.python_implementation() == "PyPy"
 VIEW_BUDGET = 64 * 1024 * 1024
+_view_budget = VIEW_BUDGET
 _viewed_since_collect = 0
 _lent_at: dict[int, int] = {}
+
+
+def heap_bytes() -> int:
+    """The memory PyPy's collector manages (0 where the interpreter does not say)."""
+    stats = getattr(gc, "_get_stats", None)  # PyPy's; gc.get_stats() formats it as text
+    return int(getattr(stats(), "total_gc_memory", 0)) if stats is not None else 0
 
 
 def collect_views(address: int, size: int) -> None:
     """Count a new view of ``size`` bytes at ``address``; collect when the budget is
     spent. (Counted without a lock: two threads may both collect, or one count be lost;
     either only moves the moment of a collection.)"""
-    global _viewed_since_collect
+    global _viewed_since_collect, _view_budget
     if _lent_at.get(address, 0) > 1:
         return
     _viewed_since_collect += size
-    if _viewed_since_collect >= VIEW_BUDGET:
+    if _viewed_since_collect >= _view_budget:
         _viewed_since_collect = 0
         gc.collect()
+        _view_budget = max(VIEW_BUDGET, heap_bytes())
 
 
 def release_lent() -> None:
