@@ -403,3 +403,25 @@ def test_dropped_views_are_collected_within_a_budget_that_grows_with_the_heap(
         del heap
     finally:
         close(push, pull)
+
+
+@pytest.mark.skipif(not zmqffi.message.COLLECTS_VIEWS,
+                    reason="PyPy: a view of libzmq's memory is freed by a collection")
+def test_a_view_of_bytes_this_process_lent_is_a_view_of_the_bytes_themselves(
+        ctx: Context) -> None:
+    push, pull = pipe(ctx, "inproc://lent-view")
+    lent = bytes(range(256)) * 1024  # large enough to be lent by send()
+    mutable = bytearray(lent)
+    try:
+        push.send(lent)
+        push.send(mutable, copy=False)
+        with pull.recv_msg() as first, pull.recv_msg() as second:
+            own, zmqs = first.buffer, second.buffer
+        # The bytes: a view the collector sees, no finalizer, valid without libzmq.
+        assert own.obj is lent and own.readonly and own == lent
+        # A mutable buffer (its owner may change it once libzmq lets go): libzmq's
+        # memory, through a view that keeps the message alive.
+        assert zmqs.obj is not mutable and zmqs.readonly and zmqs == lent
+    finally:
+        close(push, pull)
+    assert bytes(own[:3]) == b"\x00\x01\x02" and bytes(zmqs[-2:]) == b"\xfe\xff"

@@ -44,13 +44,16 @@ lib.zmqffi_init()  # the release record's fork handlers
 # this one, the dead views at most double the memory, as PyPy's own policy allows.
 # A view of a buffer this process lent several times at once (inproc: the receiver's
 # frame is the sender's bytes, sent again and again) holds no memory of its own and is
-# not counted: _lent_at counts the lends outstanding at each address. (CPython frees a
-# view's memory with its last reference.)
+# not counted: _lent_at keeps, for each address lent, the lends outstanding there and
+# the object if it is a ``bytes``. A view of a lent ``bytes`` (inproc) is a memoryview of
+# that object itself: the collector sees it, and it needs no finalizer, the costly part
+# of a view on PyPy. (CPython frees a view's memory with its last reference.)
 COLLECTS_VIEWS = platform.python_implementation() == "PyPy"
 VIEW_BUDGET = 64 * 1024 * 1024
 _view_budget = VIEW_BUDGET
+NOT_LENT: tuple[int, bytes | None] = (0, None)
 _viewed_since_collect = 0
-_lent_at: dict[int, int] = {}
+_lent_at: dict[int, tuple[int, bytes | None]] = {}
 
 
 def heap_bytes() -> int:
@@ -64,7 +67,7 @@ def collect_views(address: int, size: int) -> None:
     spent. (Counted without a lock: two threads may both collect, or one count be lost;
     either only moves the moment of a collection.)"""
     global _viewed_since_collect, _view_budget
-    if _lent_at.get(address, 0) > 1:
+    if _lent_at.get(address, NOT_LENT)[0] > 1:
         return
     _viewed_since_collect += size
     if _viewed_since_collect >= _view_budget:
@@ -75,11 +78,21 @@ def collect_views(address: int, size: int) -> None:
 
 def release_lent() -> None:
     """Drop our references to the buffers libzmq has finished with. Each drain has its
-    own buffer: the call releases the GIL, and another thread may drain meanwhile."""
+    own buffer (the call releases the GIL, and another thread may drain meanwhile), kept
+    for the next drain: allocating one a drain made PyPy collect more often."""
     while lib.zmqffi_released_pending:
-        out = ffi.new("uintptr_t[]", DRAIN_MAX)
-        for i in range(lib.zmqffi_drain_released(out, DRAIN_MAX)):
-            unpin(_lent.pop(out[i], None))
+        try:
+            out = _drain_buffers.pop()
+        except IndexError:
+            out = ffi.new("uintptr_t[]", DRAIN_MAX)
+        try:
+            for i in range(lib.zmqffi_drain_released(out, DRAIN_MAX)):
+                unpin(_lent.pop(out[i], None))
+        finally:
+            _drain_buffers.append(out)
+
+
+_drain_buffers: list[Any] = []  # list.pop and append are atomic: threads may share it
 
 
 def unpin(pinned: Any) -> None:
@@ -88,9 +101,9 @@ def unpin(pinned: Any) -> None:
     if pinned is not None:
         if COLLECTS_VIEWS:
             address = int(ffi.cast("uintptr_t", pinned))
-            left = _lent_at.pop(address, 1) - 1
-            if left:
-                _lent_at[address] = left
+            count, lent_bytes = _lent_at.pop(address, NOT_LENT)
+            if count > 1:
+                _lent_at[address] = (count - 1, lent_bytes)
         ffi.release(pinned)
 
 
@@ -104,7 +117,8 @@ def pin(data: Any) -> tuple[Any, int]:
     _lent[ticket] = pinned
     if COLLECTS_VIEWS:
         address = int(ffi.cast("uintptr_t", pinned))
-        _lent_at[address] = _lent_at.get(address, 0) + 1
+        count = _lent_at.get(address, NOT_LENT)[0]
+        _lent_at[address] = (count + 1, data if type(data) is bytes else None)
     return pinned, ticket
 
 
@@ -276,13 +290,17 @@ class Message:
         """A read-only view of the content, without a copy, valid while referenced."""
         msg = self._open()
         if self._viewed is None:
+            data = lib.zmq_msg_data(msg)
+            if COLLECTS_VIEWS:
+                address = int(ffi.cast("uintptr_t", data))
+                lent_bytes = _lent_at.get(address, NOT_LENT)[1]
+                if lent_bytes is not None and len(lent_bytes) == len(self):
+                    return memoryview(lent_bytes)  # this process's own bytes, read-only
+                collect_views(address, len(self))
             # Hand the zmq_msg_t to an owner object that closes it when collected; every
             # view keeps the owner alive through the ffi.buffer it wraps.
-            data = lib.zmq_msg_data(msg)
             self._viewed = ffi.gc(ffi.cast("char *", data),
                                   lambda _data, msg=msg: _close_msg(msg))
-            if COLLECTS_VIEWS:
-                collect_views(int(ffi.cast("uintptr_t", data)), len(self))
         return memoryview(ffi.buffer(self._viewed, len(self))).toreadonly()
 
     @property
