@@ -6,7 +6,7 @@ import errno as _errno
 from collections.abc import Iterable
 from typing import Any
 
-from zmqffi._zmq import ffi, lib
+from zmqffi._zmq import ffi
 from zmqffi.errors import Again
 from zmqffi.message import Message
 from zmqffi.socket import DGRAM, Socket
@@ -26,19 +26,14 @@ class DgramSocket(Socket):
 
     def send(self, data: Any, flags: int = 0, copy: bool | None = None) -> None:
         given = isinstance(data, Message)
-        if given:
-            out = Message._empty()
-            lib.zmq_msg_copy(out._msg, data._open())  # shares the content
-        else:
-            out = Message(data)
+        out = data._shared() if given else Message(data)
         try:
             ffi.errno = _errno.EAGAIN  # what that failure means; libzmq sets no errno
             Socket.send(self, out, flags)
         finally:
             out.close()
         if given:  # sent: the caller's Message is left empty, as a send leaves it
-            data.close()
-            Message.__init__(data)
+            data._sent_through_copy()
 
     def send_many(self, frames: Iterable[Any], flags: int = 0) -> int:
         sent = 0

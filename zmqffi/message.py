@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import gc
 import platform
+import threading
 import warnings
 from typing import Any
 
 from zmqffi._zmq import ffi, lib
-from zmqffi.errors import ClosedError, raise_errno
+from zmqffi.errors import ClosedError, LifecycleError, raise_errno
 from zmqffi.validation import bytes_like, int_arg
 
 __all__ = ["Message"]
@@ -182,16 +183,26 @@ def release_spent(msg: Any) -> None:
 
 class Message:
     """A ZeroMQ message frame. ``Message(data)`` copies ``data`` once;
-    ``Message(data, copy=False)`` lends ``data`` to libzmq (do not mutate it meanwhile)."""
+    ``Message(data, copy=False)`` lends ``data`` to libzmq (do not mutate it meanwhile).
+
+    A Message may be handed from one thread to another, but not used from two at once:
+    each operation that touches the ``zmq_msg_t`` claims the Message for its duration,
+    and one that finds it claimed raises LifecycleError instead of racing on memory that
+    the other may be freeing, sending or handing back to the pool."""
 
     # _size: the content's size, known without a call; -1 when closed, or when the raw
     # handle went out (a raw call may change the content).
     # _spent: a send left the zmq_msg_t empty, with nothing for close() to free.
-    __slots__ = ("_msg", "_closed", "_viewed", "_exposed", "_size", "_spent",
+    # _claim: [True] while no operation is in progress. An operation pops it and appends
+    # it back when done: list.pop and append are atomic, with or without a GIL, so of
+    # two threads only one gets it, and the other finds the list empty. close() keeps
+    # it: a closed Message's claim stays empty, and nothing can reach its storage.
+    __slots__ = ("_msg", "_closed", "_viewed", "_exposed", "_size", "_spent", "_claim",
                  "__weakref__")
 
     def __init__(self, data: Any = b"", copy: bool = True) -> None:
         self._closed = True  # until initialised: __del__ must not close garbage
+        self._claim = NEVER_OPEN
         self._viewed = None
         self._exposed = False  # handle given out: its storage never goes back to the pool
         self._spent = False
@@ -210,12 +221,15 @@ class Message:
                 if src is not data:
                     ffi.release(src)
         self._msg = msg
-        self._closed = False
         self._size = size
+        self._closed = False
+        self._claim = [True]
 
     @classmethod
     def _empty(cls) -> Message:
-        """A fresh empty message, for receiving into (its _size set by the caller)."""
+        """A fresh empty message, for receiving into (its _size set by the caller).
+        Until the creating thread hands it out, no other can reach it: it writes _msg
+        and _size without a claim."""
         self = cls.__new__(cls)
         self._size = -1
         self._viewed = None
@@ -223,14 +237,36 @@ class Message:
         self._spent = False
         self._msg = new_msg()
         self._closed = False
+        self._claim = [True]
         return self
 
     # --- lifecycle -------------------------------------------------------------------
 
-    def _open(self) -> Any:
+    def _refused(self, what: str) -> LifecycleError:
+        """The error for ``what``, which found the claim taken: by close() for good, or
+        by an operation in progress in another thread."""
         if self._closed:
-            raise ClosedError(EFAULT, "Message is closed")
-        return self._msg
+            return ClosedError(EFAULT, f"{what}: the Message is closed")
+        return self._in_use(what)
+
+    def _in_use(self, what: str) -> LifecycleError:
+        here = threading.current_thread()
+        return LifecycleError(
+            0, f"{what} from thread {here.name!r} (ident {here.ident}): the Message is "
+               "in use by another thread at the same time. A Message may be handed from "
+               "one thread to another, but not used from two at once")
+
+    def _claimed(self, what: str, fn: Any, *args: Any) -> Any:
+        """``fn(zmq_msg_t, *args)`` with the Message claimed."""
+        claim = self._claim
+        try:
+            claim.pop()
+        except IndexError:
+            raise self._refused(what) from None
+        try:
+            return fn(self._msg, *args)
+        finally:
+            claim.append(True)
 
     @property
     def closed(self) -> bool:
@@ -240,16 +276,24 @@ class Message:
         """Release the message. Idempotent. Views from ``buffer`` stay valid."""
         if self._closed:
             return
-        self._closed = True
-        self._size = -1
-        if self._viewed is not None:
-            self._viewed = None  # the views' owner closes the zmq_msg_t with the last view
-        elif self._exposed:  # a raw pointer to it may outlive the Message: no reuse
-            lib.zmq_msg_close(self._msg)
-        elif self._spent:
-            release_spent(self._msg)
-        else:
-            release_msg(self._msg)
+        try:
+            self._claim.pop()  # never given back
+        except IndexError:
+            if self._closed:  # closed by another thread since the check above
+                return
+            raise self._in_use("close") from None
+        try:
+            self._size = -1
+            if self._viewed is not None:  # the views' owner closes it with the last view
+                self._viewed = None
+            elif self._exposed:  # a raw pointer to it may outlive the Message: no reuse
+                lib.zmq_msg_close(self._msg)
+            elif self._spent:
+                release_spent(self._msg)
+            else:
+                release_msg(self._msg)
+        finally:  # last: until then, another thread's call was concurrent, not after
+            self._closed = True
 
     def __enter__(self) -> Message:
         return self
@@ -273,44 +317,66 @@ class Message:
     # --- content ---------------------------------------------------------------------
 
     def __len__(self) -> int:
-        size = self._size
+        size = self._size  # (one read: nothing to claim)
         if size < 0:  # closed (raises), or not known without asking libzmq
-            size = lib.zmq_msg_size(self._open())
+            size = self._claimed("len", lib.zmq_msg_size)
         return size
 
     @property
     def bytes(self) -> bytes:
         """A copy of the content."""
-        msg = self._open()
-        content: bytes = ffi.unpack(ffi.cast("char *", lib.zmq_msg_data(msg)), len(self))
+        claim = self._claim
+        try:
+            claim.pop()
+        except IndexError:
+            raise self._refused("bytes") from None
+        try:
+            msg = self._msg
+            size = self._size
+            if size < 0:
+                size = lib.zmq_msg_size(msg)
+            content: bytes = ffi.unpack(ffi.cast("char *", lib.zmq_msg_data(msg)), size)
+        finally:
+            claim.append(True)
         return content
 
     @property
     def buffer(self) -> memoryview:
         """A read-only view of the content, without a copy, valid while referenced."""
-        msg = self._open()
-        if self._viewed is None:
-            data = lib.zmq_msg_data(msg)
-            if COLLECTS_VIEWS:
-                address = int(ffi.cast("uintptr_t", data))
-                lent_bytes = _lent_at.get(address, NOT_LENT)[1]
-                if lent_bytes is not None and len(lent_bytes) == len(self):
-                    return memoryview(lent_bytes)  # this process's own bytes, read-only
-                collect_views(address, len(self))
-            # Hand the zmq_msg_t to an owner object that closes it when collected; every
-            # view keeps the owner alive through the ffi.buffer it wraps.
-            self._viewed = ffi.gc(ffi.cast("char *", data),
-                                  lambda _data, msg=msg: _close_msg(msg))
-        return memoryview(ffi.buffer(self._viewed, len(self))).toreadonly()
+        claim = self._claim
+        try:
+            claim.pop()
+        except IndexError:
+            raise self._refused("buffer") from None
+        try:
+            msg = self._msg
+            size = self._size
+            if size < 0:
+                size = lib.zmq_msg_size(msg)
+            if self._viewed is None:
+                data = lib.zmq_msg_data(msg)
+                if COLLECTS_VIEWS:
+                    address = int(ffi.cast("uintptr_t", data))
+                    lent_bytes = _lent_at.get(address, NOT_LENT)[1]
+                    if lent_bytes is not None and len(lent_bytes) == size:
+                        return memoryview(lent_bytes)  # this process's own bytes
+                    collect_views(address, size)
+                # Hand the zmq_msg_t to an owner object that closes it when collected;
+                # every view keeps the owner alive through the ffi.buffer it wraps.
+                self._viewed = ffi.gc(ffi.cast("char *", data),
+                                      lambda _data, msg=msg: _close_msg(msg))
+            return memoryview(ffi.buffer(self._viewed, size)).toreadonly()
+        finally:
+            claim.append(True)
 
     @property
     def more(self) -> bool:
         """True when more frames of the same multipart message follow."""
-        return bool(lib.zmq_msg_more(self._open()))
+        return bool(self._claimed("more", lib.zmq_msg_more))
 
     def get(self, property: int) -> int:
         int_arg(property, "Message.get() property")
-        value: int = lib.zmq_msg_get(self._open(), property)
+        value: int = self._claimed("Message.get()", lib.zmq_msg_get, property)
         if value < 0:
             raise_errno(f"Message.get({property})")
         return value
@@ -319,16 +385,19 @@ class Message:
         """A metadata property of a received message (e.g. "Peer-Address", "User-Id")."""
         if not isinstance(name, str):
             raise TypeError(f"property name must be str, not {type(name).__name__}")
-        value = lib.zmq_msg_gets(self._open(), name.encode())
-        if value == ffi.NULL:
+        # copied while claimed: the metadata lives as long as the content
+        text: bytes | None = self._claimed("Message.gets()", metadata, name.encode())
+        if text is None:
             raise_errno(f"Message.gets({name!r})")
-        text: bytes = ffi.string(value)
         return text.decode("utf-8", "replace")
 
     @property
     def handle(self) -> Any:
-        """The raw ``zmq_msg_t *`` for ``zmqffi.lib`` calls."""
-        msg = self._open()
+        """The raw ``zmq_msg_t *`` for ``zmqffi.lib`` calls (the caller's to keep to
+        one thread at a time: raw calls are not claimed)."""
+        return self._claimed("handle", self._expose)
+
+    def _expose(self, msg: Any) -> Any:
         self._exposed = True
         self._size = -1
         return msg
@@ -336,24 +405,34 @@ class Message:
     def _send(self, cstate: Any, flags: int) -> int:
         """zmq_msg_send this message on a socket's ``zmqffi_socket`` (libzmq empties
         what it sends); like the C helper, return 0, or -1 with errno set, or
-        ZMQFFI_NOT_OWNER, the content then left in place.
+        ZMQFFI_NOT_OWNER, the content then left in place. Claimed for the whole send,
+        a blocking one included.
 
         If views of the content exist, libzmq must not take their memory: send a copy
         (sharing libzmq's reference-counted content) and, once sent, give this Message
         a fresh empty zmq_msg_t, so it looks sent and the views stay valid.
         """
-        msg = self._open()
-        if self._viewed is None:
-            rc: int = lib.zmqffi_msg_send(cstate, msg, flags)
-        else:
-            rc = self._send_viewed(cstate, msg, flags)
-        if rc == 0:  # libzmq left the zmq_msg_t empty
-            self._spent = True
-            if not self._exposed:
-                self._size = 0
+        claim = self._claim
+        try:
+            claim.pop()
+        except IndexError:
+            raise self._refused("send") from None
+        try:
+            msg = self._msg
+            if self._viewed is None:
+                rc: int = lib.zmqffi_msg_send(cstate, msg, flags)
+            else:
+                rc = self._send_viewed(cstate, msg, flags)
+            if rc == 0:  # libzmq left the zmq_msg_t empty
+                self._spent = True
+                if not self._exposed:
+                    self._size = 0
+        finally:
+            claim.append(True)
         return rc
 
     def _send_viewed(self, cstate: Any, msg: Any, flags: int) -> int:
+        """_send's path when views exist (the caller holds the claim)."""
         int_arg(flags, "send() flags")  # before the copy, which a bad one would leak
         out = new_msg()
         lib.zmq_msg_copy(out, msg)
@@ -367,3 +446,45 @@ class Message:
         self._viewed = None
         self._msg = new_msg()
         return rc
+
+    def _shared(self) -> Message:
+        """A new Message sharing this one's content (libzmq counts the references):
+        what draft.DgramSocket sends in its place."""
+        out = Message._empty()
+        self._claimed("send", lambda msg: lib.zmq_msg_copy(out._msg, msg))
+        return out
+
+    def _sent_through_copy(self) -> None:
+        """Leave this Message as _send() leaves a sent one, after _shared()'s copy was
+        sent. A Message closed meanwhile stays closed."""
+        claim = self._claim
+        try:
+            claim.pop()
+        except IndexError:
+            if self._closed:
+                return
+            raise self._in_use("send") from None
+        try:
+            if self._viewed is not None:  # its zmq_msg_t belongs to the views' owner
+                self._viewed = None
+                self._msg = new_msg()
+            else:
+                lib.zmqffi_msg_reset(self._msg)  # the content goes, the storage stays
+            self._spent = True
+            if not self._exposed:
+                self._size = 0
+        finally:
+            claim.append(True)
+
+
+# the claim of a Message not (yet) initialised: empty, as a closed one's
+NEVER_OPEN: list[bool] = []
+
+
+def metadata(msg: Any, name: bytes) -> bytes | None:
+    """A copy of the metadata property ``name`` of ``msg``; None when it fails (errno)."""
+    value = lib.zmq_msg_gets(msg, name)
+    if value == ffi.NULL:
+        return None
+    text: bytes = ffi.string(value)
+    return text
