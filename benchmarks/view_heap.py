@@ -6,7 +6,7 @@ One thread sends 1 MiB frames (copied, so each received view holds libzmq's memo
 its own) and receives them over inproc, reading each through ``msg.buffer`` and dropping
 the view after ``close()``, as a zero-copy reader does. Before that it builds a heap of
 about the given number of MiB of small live objects, as a program's own data would be.
-It prints the rate, the collections that zmqffi asked for (``zmqffi.message``'s view
+It prints the rate, the collections that zmqffi asked for (``zmqffi.lending``'s view
 budget), and what one full collection costs with that heap. On CPython views are freed
 by reference counting and the heap does not matter.
 """
@@ -20,13 +20,13 @@ import time
 from typing import Any
 
 import zmqffi
-import zmqffi.message
+import zmqffi.lending
 
 MIB = 1024 * 1024
 
 
 class CountingGc:
-    """Stands in for the gc module inside zmqffi.message: counts its collections."""
+    """Stands in for the gc module inside zmqffi.lending: counts its collections."""
 
     def __init__(self) -> None:
         self.collections = 0
@@ -42,7 +42,7 @@ class CountingGc:
 def run(heap_mib: int, count: int) -> None:
     heap = [[i, str(i)] for i in range(heap_mib * 10_000)]  # ~100 bytes an entry
     counting = CountingGc()
-    zmqffi.message.gc = counting  # type: ignore[assignment]
+    zmqffi.lending.gc = counting  # type: ignore[assignment]
     ctx = zmqffi.Context()
     pull = ctx.socket(zmqffi.PULL)
     push = ctx.socket(zmqffi.PUSH)
@@ -71,12 +71,11 @@ def run(heap_mib: int, count: int) -> None:
         gc.collect()
         one_collection = time.thread_time() - started
     finally:
-        zmqffi.message.gc = gc
+        zmqffi.lending.gc = gc
         push.close()
         pull.close()
         ctx.term()
-    # (the code before the heap-sized budget had only VIEW_BUDGET: still comparable)
-    budget = getattr(zmqffi.message, "_view_budget", zmqffi.message.VIEW_BUDGET)
+    budget = zmqffi.lending._view_budget
     print(f"heap ~{heap_mib:4d} MiB: {count / elapsed:8,.0f} msg/s, {collections:3d} "
           f"collections asked for, one full collection {one_collection * 1e3:6.1f} ms CPU, "
           f"view budget now {budget / MIB:,.0f} MiB")

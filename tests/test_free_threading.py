@@ -432,7 +432,7 @@ def test_lent_buffers_from_many_threads_are_all_released(ctx: Context,
     sent: list[weakref.ref[array[int]]] = []  # list.append: safe from many threads
     go = threading.Barrier(threads, timeout=WAIT)
     received = threading.Event()  # all of it: a sender's close may drop what is queued
-    earlier = set(zmqffi.message._lent)  # not this test's to judge
+    earlier = set(zmqffi.lending._lent)  # not this test's to judge
 
     def sender(n: int) -> None:
         rng = random.Random(n)
@@ -462,7 +462,7 @@ def test_lent_buffers_from_many_threads_are_all_released(ctx: Context,
     ctx.term()  # drains the last releases
     collect(*sent)  # (PyPy may need more than one collection)
     alive = sum(ref() is not None for ref in sent)
-    held = len(set(zmqffi.message._lent) - earlier)
+    held = len(set(zmqffi.lending._lent) - earlier)
     assert len(sent) == threads * per_thread
     assert alive == 0 and held == 0, (f"{alive} of {len(sent)} lent buffers still alive, "
                                       f"{held} tickets never released")

@@ -17,7 +17,7 @@ import pytest
 import zmqffi
 from conftest import close, exchange, fails, pipe
 from zmqffi import Context, LifecycleError, Message, Socket
-from zmqffi.message import release_lent
+from zmqffi.lending import release_lent
 
 
 LARGE = 100_000  # above libzmq's in-place size (33 bytes) and zmqffi's ZERO_COPY_MIN
@@ -365,12 +365,12 @@ def test_a_closed_message_is_refused_and_the_socket_stays_usable(
     exchange(a, b)  # neither the head frame nor the closed message went out
 
 
-@pytest.mark.skipif(not zmqffi.message.COLLECTS_VIEWS,
+@pytest.mark.skipif(not zmqffi.lending.COLLECTS_VIEWS,
                     reason="PyPy: only its collector frees dropped views")
 def test_dropped_views_are_collected_within_a_budget_that_grows_with_the_heap(
         ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
     mib = 1024 * 1024
-    module = zmqffi.message
+    module = zmqffi.lending
     monkeypatch.setattr(module, "VIEW_BUDGET", mib)
     monkeypatch.setattr(module, "_view_budget", mib)
     monkeypatch.setattr(module, "_viewed_since_collect", 0)
@@ -405,7 +405,7 @@ def test_dropped_views_are_collected_within_a_budget_that_grows_with_the_heap(
         close(push, pull)
 
 
-@pytest.mark.skipif(not zmqffi.message.COLLECTS_VIEWS,
+@pytest.mark.skipif(not zmqffi.lending.COLLECTS_VIEWS,
                     reason="PyPy: a view of libzmq's memory is freed by a collection")
 def test_a_view_of_bytes_this_process_lent_is_a_view_of_the_bytes_themselves(
         ctx: Context) -> None:

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from zmqffi._zmq import ffi, lib
 from zmqffi.constants import SOCKET_TYPE_NAMES
 from zmqffi.errors import ClosedError, LifecycleError, raise_errno
-from zmqffi.message import release_lent
+from zmqffi.lending import release_lent
 from zmqffi.validation import int_arg
 
 if TYPE_CHECKING:

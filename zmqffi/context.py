@@ -16,7 +16,7 @@ from zmqffi._zmq import ffi, lib
 from zmqffi.constants import SOCKET_TYPE_NAMES
 from zmqffi.draft import socket_class
 from zmqffi.errors import ClosedError, LifecycleError, raise_errno
-from zmqffi.message import release_lent
+from zmqffi.lending import release_lent
 from zmqffi.socket import Socket
 from zmqffi.validation import int_arg
 

@@ -20,8 +20,8 @@ from zmqffi._state import (BATCH_BYTES, BATCH_FRAMES, CLOSED, DESTROYED, EINTR, 
                            NOT_OWNER, SHUT, Batch, SocketState, get_ident)
 from zmqffi._zmq import ffi, lib
 from zmqffi.errors import ClosedError
-from zmqffi.message import (Message, lend_failed, new_msg, pin, release_lent, release_msg,
-                            release_spent)
+from zmqffi.lending import lend_failed, pin, release_lent
+from zmqffi.message import Message, new_msg, release_msg, release_spent
 from zmqffi.monitor import monitor_endpoint, stop_monitor
 from zmqffi.conveniences import Conveniences
 from zmqffi.sockopts import SocketOptions
