@@ -10,6 +10,7 @@ Memory rules kept here:
 
 from __future__ import annotations
 
+import platform
 import threading
 import warnings
 from typing import Any
@@ -80,7 +81,10 @@ class Message:
     # _claim: [True] while no operation is in progress. An operation pops it and appends
     # it back when done: list.pop and append are atomic, with or without a GIL, so of
     # two threads only one gets it, and the other finds the list empty. close() keeps
-    # it: a closed Message's claim stays empty, and nothing can reach its storage.
+    # it, so a closed Message's claim stays empty. On PyPy, close() instead puts
+    # NEVER_OPEN in its place and passes the claim on to a later Message (see
+    # RECYCLES_CLAIMS); a thread that took the old claim from a closed Message then sees
+    # that it is no longer the Message's, and gives it back (see _hold).
     __slots__ = ("_msg", "_closed", "_viewed", "_exposed", "_size", "_spent", "_claim",
                  "__weakref__")
 
@@ -107,7 +111,7 @@ class Message:
         self._msg = msg
         self._size = size
         self._closed = False
-        self._claim = [True]
+        self._claim = new_claim() if RECYCLES_CLAIMS else [True]
 
     @classmethod
     def _empty(cls) -> Message:
@@ -121,17 +125,10 @@ class Message:
         self._spent = False
         self._msg = new_msg()
         self._closed = False
-        self._claim = [True]
+        self._claim = new_claim() if RECYCLES_CLAIMS else [True]
         return self
 
     # --- lifecycle -------------------------------------------------------------------
-
-    def _refused(self, what: str) -> LifecycleError:
-        """The error for ``what``, which found the claim taken: by close() for good, or
-        by an operation in progress in another thread."""
-        if self._closed:
-            return ClosedError(EFAULT, f"{what}: the Message is closed")
-        return self._in_use(what)
 
     def _in_use(self, what: str) -> LifecycleError:
         here = threading.current_thread()
@@ -140,17 +137,35 @@ class Message:
                "in use by another thread at the same time. A Message may be handed from "
                "one thread to another, but not used from two at once")
 
-    def _claimed(self, what: str, fn: Any, *args: Any) -> Any:
-        """``fn(zmq_msg_t, *args)`` with the Message claimed."""
+    def _hold(self, what: str) -> list[bool] | None:
+        """Take the claim for ``what``: the claim, or None if the Message is closed.
+        Another thread holding it is a LifecycleError."""
         claim = self._claim
         try:
             claim.pop()
         except IndexError:
-            raise self._refused(what) from None
-        try:
-            return fn(self._msg, *args)
-        finally:
+            if self._closed:
+                return None
+            raise self._in_use(what) from None
+        if self._claim is not claim:  # closed since we read it, the claim passed on
             claim.append(True)
+            return None
+        return claim
+
+    def _take(self, what: str) -> Any:
+        """Claim the open Message for ``what``; its zmq_msg_t. The caller gives the
+        claim back with ``self._claim.append(True)``."""
+        if self._hold(what) is None:
+            raise ClosedError(EFAULT, f"{what}: the Message is closed")
+        return self._msg
+
+    def _claimed(self, what: str, fn: Any, *args: Any) -> Any:
+        """``fn(zmq_msg_t, *args)`` with the Message claimed."""
+        msg = self._take(what)
+        try:
+            return fn(msg, *args)
+        finally:
+            self._claim.append(True)
 
     @property
     def closed(self) -> bool:
@@ -160,12 +175,16 @@ class Message:
         """Release the message. Idempotent. Views from ``buffer`` stay valid."""
         if self._closed:
             return
+        claim = self._claim  # _hold("close"), inline: close() is a hot path
         try:
-            self._claim.pop()  # never given back
+            claim.pop()
         except IndexError:
             if self._closed:  # closed by another thread since the check above
                 return
             raise self._in_use("close") from None
+        if self._claim is not claim:  # (the same)
+            claim.append(True)
+            return
         try:
             self._size = -1
             if self._viewed is not None:  # the views' owner closes it with the last view
@@ -178,6 +197,10 @@ class Message:
                 release_msg(self._msg)
         finally:  # last: until then, another thread's call was concurrent, not after
             self._closed = True
+        if RECYCLES_CLAIMS and len(_claims) < POOL_MAX:
+            self._claim = NEVER_OPEN
+            claim.append(True)  # no longer this Message's: the next one may have it
+            _claims.append(claim)
 
     def __enter__(self) -> Message:
         return self
@@ -209,31 +232,14 @@ class Message:
     @property
     def bytes(self) -> bytes:
         """A copy of the content."""
-        claim = self._claim
-        try:
-            claim.pop()
-        except IndexError:
-            raise self._refused("bytes") from None
-        try:
-            msg = self._msg
-            size = self._size
-            if size < 0:
-                size = lib.zmq_msg_size(msg)
-            content: bytes = ffi.unpack(ffi.cast("char *", lib.zmq_msg_data(msg)), size)
-        finally:
-            claim.append(True)
+        content: bytes = self._claimed("bytes", copy_content, self)
         return content
 
     @property
     def buffer(self) -> memoryview:
         """A read-only view of the content, without a copy, valid while referenced."""
-        claim = self._claim
+        msg = self._take("buffer")
         try:
-            claim.pop()
-        except IndexError:
-            raise self._refused("buffer") from None
-        try:
-            msg = self._msg
             size = self._size
             if size < 0:
                 size = lib.zmq_msg_size(msg)
@@ -251,7 +257,7 @@ class Message:
                                       lambda _data, msg=msg: _close_msg(msg))
             return memoryview(ffi.buffer(self._viewed, size)).toreadonly()
         finally:
-            claim.append(True)
+            self._claim.append(True)
 
     @property
     def more(self) -> bool:
@@ -296,13 +302,8 @@ class Message:
         (sharing libzmq's reference-counted content) and, once sent, give this Message
         a fresh empty zmq_msg_t, so it looks sent and the views stay valid.
         """
-        claim = self._claim
+        msg = self._take("send")
         try:
-            claim.pop()
-        except IndexError:
-            raise self._refused("send") from None
-        try:
-            msg = self._msg
             if self._viewed is None:
                 rc: int = lib.zmqffi_msg_send(cstate, msg, flags)
             else:
@@ -312,7 +313,7 @@ class Message:
                 if not self._exposed:
                     self._size = 0
         finally:
-            claim.append(True)
+            self._claim.append(True)
         return rc
 
     def _send_viewed(self, cstate: Any, msg: Any, flags: int) -> int:
@@ -341,13 +342,9 @@ class Message:
     def _sent_through_copy(self) -> None:
         """Leave this Message as _send() leaves a sent one, after _shared()'s copy was
         sent. A Message closed meanwhile stays closed."""
-        claim = self._claim
-        try:
-            claim.pop()
-        except IndexError:
-            if self._closed:
-                return
-            raise self._in_use("send") from None
+        claim = self._hold("send")
+        if claim is None:
+            return
         try:
             if self._viewed is not None:  # its zmq_msg_t belongs to the views' owner
                 self._viewed = None
@@ -361,8 +358,30 @@ class Message:
             claim.append(True)
 
 
-# the claim of a Message not (yet) initialised: empty, as a closed one's
+# the claim of a Message not (yet) initialised, or closed and its claim passed on
 NEVER_OPEN: list[bool] = []
+# On PyPy every Message outlives a minor collection (it has a __del__), and so does
+# what it holds: a claim made for each Message cost a quarter of recv_msg's time there.
+# On CPython making one costs less than passing it on.
+RECYCLES_CLAIMS = platform.python_implementation() == "PyPy"
+_claims: list[list[bool]] = []  # claims that closed Messages passed on
+
+
+def new_claim() -> list[bool]:
+    try:
+        return _claims.pop()
+    except IndexError:
+        return [True]
+
+
+def copy_content(msg: Any, message: Message) -> bytes:
+    """The content of ``message`` (whose ``zmq_msg_t`` is ``msg``) as bytes; called with
+    the Message claimed, so its size is read under the claim too."""
+    size = message._size
+    if size < 0:
+        size = lib.zmq_msg_size(msg)
+    content: bytes = ffi.unpack(ffi.cast("char *", lib.zmq_msg_data(msg)), size)
+    return content
 
 
 def metadata(msg: Any, name: bytes) -> bytes | None:
