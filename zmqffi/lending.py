@@ -69,6 +69,13 @@ def collect_views(address: int, size: int) -> None:
         _view_budget = max(VIEW_BUDGET, heap_bytes())
 
 
+def lent_bytes_at(address: int, size: int) -> bytes | None:
+    """The ``bytes`` object this process lent at ``address``, if it is ``size`` bytes
+    long: a frame with that content may be viewed through the object itself."""
+    lent_bytes = _lent_at.get(address, NOT_LENT)[1]
+    return lent_bytes if lent_bytes is not None and len(lent_bytes) == size else None
+
+
 def release_lent() -> None:
     """Drop our references to the buffers libzmq has finished with. Each drain has its
     own buffer (the call releases the GIL, and another thread may drain meanwhile), kept

@@ -17,7 +17,7 @@ from typing import Any
 
 from zmqffi._zmq import ffi, lib
 from zmqffi.errors import ClosedError, LifecycleError, raise_errno
-from zmqffi.lending import COLLECTS_VIEWS, NOT_LENT, _lent_at, collect_views, lend
+from zmqffi.lending import COLLECTS_VIEWS, collect_views, lend, lent_bytes_at
 from zmqffi.validation import bytes_like, int_arg
 
 __all__ = ["Message"]
@@ -247,8 +247,8 @@ class Message:
                 data = lib.zmq_msg_data(msg)
                 if COLLECTS_VIEWS:
                     address = int(ffi.cast("uintptr_t", data))
-                    lent_bytes = _lent_at.get(address, NOT_LENT)[1]
-                    if lent_bytes is not None and len(lent_bytes) == size:
+                    lent_bytes = lent_bytes_at(address, size)
+                    if lent_bytes is not None:
                         return memoryview(lent_bytes)  # this process's own bytes
                     collect_views(address, size)
                 # Hand the zmq_msg_t to an owner object that closes it when collected;
