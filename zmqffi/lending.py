@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import gc
-import platform
+import sys
 from typing import Any
 
 from zmqffi._zmq import ffi, lib
@@ -41,7 +41,7 @@ lib.zmqffi_init()  # the release record's fork handlers
 # the object if it is a ``bytes``. A view of a lent ``bytes`` (inproc) is a memoryview of
 # that object itself: the collector sees it, and it needs no finalizer, the costly part
 # of a view on PyPy. (CPython frees a view's memory with its last reference.)
-COLLECTS_VIEWS = platform.python_implementation() == "PyPy"
+COLLECTS_VIEWS = sys.implementation.name == "pypy"
 VIEW_BUDGET = 64 * 1024 * 1024
 _view_budget = VIEW_BUDGET
 NOT_LENT: tuple[int, bytes | None] = (0, None)

@@ -10,7 +10,7 @@ Memory rules kept here:
 
 from __future__ import annotations
 
-import platform
+import sys
 import threading
 import warnings
 from typing import Any
@@ -363,7 +363,7 @@ NEVER_OPEN: list[bool] = []
 # On PyPy every Message outlives a minor collection (it has a __del__), and so does
 # what it holds: a claim made for each Message cost a quarter of recv_msg's time there.
 # On CPython making one costs less than passing it on.
-RECYCLES_CLAIMS = platform.python_implementation() == "PyPy"
+RECYCLES_CLAIMS = sys.implementation.name == "pypy"
 _claims: list[list[bool]] = []  # claims that closed Messages passed on
 
 
