@@ -319,15 +319,19 @@ def run(args) -> dict:
                      "(one process): CPUs %s" % (pin[0], pin[-1], ",".join(map(str, pin)))
                      if pin else "not pinned"),
         "reps": args.reps, "short": args.short,
-        "warmup": warmup, "warmup_note": "per Python run: min(warmup, count) messages or "
-                                         "round trips before the timed ones; the C tools "
-                                         "have none (as shipped)",
+        "warmup": warmup, "warmup_capped": args.warmup is None,
+        "warmup_note": "per Python run: min(warmup, count) messages or round trips before "
+                       "the timed ones (not capped at the count when --warmup is given); "
+                       "the C tools have none (as shipped)",
         "impls": {i: DESCRIPTIONS[i] for i in impls}, "unavailable": unavailable,
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "zmqffi_source": _source_state(),
     }
     for cell in cells:
-        cell["warmup"] = min(warmup, cell["count"])
+        # the default is capped at the count (a slow row's run stays short); an explicit
+        # --warmup is not: PyPy compiles a path only after it ran thousands of times,
+        # and the async rows' wait comes once per few hundred messages
+        cell["warmup"] = warmup if args.warmup is not None else min(warmup, cell["count"])
         for impl in impls:
             if not runs_cell(impl, cell, args.all_rows):
                 continue

@@ -50,13 +50,14 @@ def render(data: dict) -> str:
     """The run's Markdown: what and where, every row of every cell, then the matrix."""
     meta, cells = data["meta"], data["cells"]
     m = meta["machine"]
+    capped = " (capped at the cell's count)" if meta.get("warmup_capped", True) else ""
     lines = [
         f"## {meta['interpreter']} — {meta['date']}",
         "",
         f"Machine: {m['cpu']} ({m['cpus']} CPUs), Linux {m['kernel']}. "
         f"Pinning: {meta['pin_note']}. Reps: {meta['reps']}"
-        f"{' (short mode)' if meta['short'] else ''}. Warm-up: {meta['warmup']} "
-        f"(capped at the cell's count). Run took {meta['seconds']} s.",
+        f"{' (short mode)' if meta['short'] else ''}. Warm-up: {meta['warmup']}"
+        f"{capped}. Run took {meta['seconds']} s.",
         "",
         f"zmqffi measured at: {meta.get('zmqffi_source', '?')}",
         "",

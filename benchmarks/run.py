@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="subset of cells by id, e.g. thr-tcp lat- 'thr-inproc-1$'")
     p.add_argument("--warmup", type=int,
                    help="warm-up messages per Python run (default: 10000 on PyPy, 1000 "
-                        "on CPython), capped at the cell's count")
+                        "on CPython, capped at the cell's count; a value given here is "
+                        "not capped)")
     p.add_argument("--all-rows", action="store_true",
                    help="also run pyzmq-nocopy and zmqffi-zerocopy below 64 KiB and for "
                         "latency, and zmqffi-batch and the async rows above 1 KiB "
