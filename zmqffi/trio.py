@@ -54,19 +54,25 @@ class Socket(AsyncSocket):
         if self._fd < 0:
             self._fd = int(zmqffi.Socket.getsockopt(self, zmqffi.FD))
         self._token = trio.lowlevel.current_trio_token()
-        with trio.move_on_after(math.inf if timeout is None else timeout):
-            if self._reading:
-                await self._followers.wait()
-                return
-            self._reading = True
-            try:
-                await trio.lowlevel.wait_readable(self._fd)
-            except trio.ClosedResourceError:
-                pass  # poked (see _poke): check EVENTS again
-            finally:
-                self._reading = False
-                followers, self._followers = self._followers, trio.Event()
-                followers.set()
+        if timeout is None:  # (the usual case: no cancel scope to enter and leave)
+            await self._wait_fd()
+            return
+        with trio.move_on_after(timeout):
+            await self._wait_fd()
+
+    async def _wait_fd(self) -> None:
+        if self._reading:
+            await self._followers.wait()
+            return
+        self._reading = True
+        try:
+            await trio.lowlevel.wait_readable(self._fd)
+        except trio.ClosedResourceError:
+            pass  # poked (see _poke): check EVENTS again
+        finally:
+            self._reading = False
+            followers, self._followers = self._followers, trio.Event()
+            followers.set()
 
     def _poke(self) -> None:
         """Wake the task waiting on the fd (and so the others), in the trio thread."""
