@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import errno as _errno
 from typing import Any, TypeVar
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
+from zmqffi._state import SocketState
 from zmqffi._zmq import ffi, lib
 from zmqffi.conveniences import (check_deserialize, decode_json, decode_string, encode_json,
                                  encode_string, serialized)
@@ -55,6 +56,10 @@ class AsyncSocket(Socket):
     """A Socket whose blocking calls are coroutines (see the module docstring)."""
 
     __slots__ = ("_timeouts", "_blocking", "_events_value", "_events_size")
+
+    # The flavour's record of the tasks waiting on this socket, truthy while there are
+    # any: only then can an edge that a call consumed be missed by someone (_touched).
+    _waiting: Collection[object] | bool
 
     def __init__(self, context: Any, socket_type: int) -> None:
         super().__init__(context, socket_type)
@@ -186,6 +191,11 @@ class AsyncSocket(Socket):
         size = recv_frame(c.cstate, DONTWAIT)
         if 0 <= size <= SMALL:
             return c.small[:size]
+        return self._received(c, size)
+
+    def _received(self, c: SocketState, size: int) -> bytes | None:
+        """_recv_now after recv_frame returned ``size``, not a small frame: a large frame
+        (held by the socket), or a failure."""
         if size == -1 and ffi.errno == EAGAIN:
             return None
         try:  # a large frame, or an error (or a retry after EINTR)
@@ -225,7 +235,12 @@ class AsyncSocket(Socket):
                    copy: bool | None = None) -> None:
         """Send one frame; waits (without blocking the loop) while the queue is full."""
         if not flags:  # the common case, tried inline: no closure, no second coroutine
-            if not self._send_now(data, copy):
+            if type(data) is bytes and copy is None and len(data) < ZERO_COPY_MIN \
+                    and not send_frame(self._state.cstate, data, len(data), DONTWAIT):
+                if self._waiting:  # (small bytes sent: the hot path, no call more)
+                    self._touched()
+                return
+            if not self._send_now(data, copy):  # (tries again after a failure above)
                 await self._send_waiting(data, copy)
                 return
             self._touched()
@@ -243,7 +258,13 @@ class AsyncSocket(Socket):
     async def recv(self, flags: int = 0) -> bytes:  # type: ignore[override]
         """Receive one frame as bytes."""
         if not flags:  # the common case, tried inline (see send)
-            frame = self._recv_now()
+            c = self._state
+            size = recv_frame(c.cstate, DONTWAIT)
+            if 0 <= size <= SMALL:
+                if self._waiting:
+                    self._touched()
+                return c.small[:size]
+            frame = self._received(c, size)
             if frame is None:
                 return await self._recv_waiting()
             self._touched()

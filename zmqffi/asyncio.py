@@ -29,11 +29,11 @@ class Socket(AsyncSocket):
     """An async socket for asyncio; ``Socket(ctx, zmqffi.PULL)`` from any live Context.
     It belongs to the thread that made it, and is awaited from that thread's loop."""
 
-    __slots__ = ("_loop", "_waiters", "_fd", "_check_scheduled")
+    __slots__ = ("_loop", "_waiting", "_fd", "_check_scheduled")
 
     def __init__(self, context: zmqffi.Context, socket_type: int) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop that waits on it
-        self._waiters: set[asyncio.Future[None]] = set()
+        self._waiting: set[asyncio.Future[None]] = set()
         self._fd = -1  # ZMQ_FD, while the loop's reader is on it
         self._check_scheduled = False
         super().__init__(context, socket_type)
@@ -49,7 +49,7 @@ class Socket(AsyncSocket):
         try:
             await waiter
         finally:
-            self._waiters.discard(waiter)
+            self._waiting.discard(waiter)
             if timer is not None:
                 timer.cancel()
 
@@ -65,7 +65,7 @@ class Socket(AsyncSocket):
             self._fd = int(zmqffi.Socket.getsockopt(self, zmqffi.FD))
             # (through a weak reference: the loop must not keep a dropped socket alive)
             loop.add_reader(self._fd, _readable, weakref.ref(self))
-        self._waiters.add(waiter)
+        self._waiting.add(waiter)
 
     @staticmethod
     def _wake(waiter: asyncio.Future[None]) -> None:
@@ -77,8 +77,8 @@ class Socket(AsyncSocket):
         again (and, once closed, gets the closed socket's error from that check). The
         reader stays on the fd between waits (adding and removing it costs two system
         calls a wait): with nobody waiting, reading EVENTS consumes the edge."""
-        if self._waiters:
-            for waiter in list(self._waiters):
+        if self._waiting:
+            for waiter in list(self._waiting):
                 self._wake(waiter)
             return
         try:
@@ -92,7 +92,7 @@ class Socket(AsyncSocket):
         self._fd = -1
 
     def _touched(self) -> None:
-        if self._waiters and not self._check_scheduled and self._loop is not None:
+        if self._waiting and not self._check_scheduled and self._loop is not None:
             self._check_scheduled = True
             self._loop.call_soon(self._check)
 
@@ -186,7 +186,7 @@ class Poller(zmqffi.Poller):
             await waiter
         finally:
             for sock in joined:
-                sock._waiters.discard(waiter)
+                sock._waiting.discard(waiter)
             for fd in readers:
                 loop.remove_reader(fd)
             for fd in writers:

@@ -38,11 +38,11 @@ class Socket(AsyncSocket):
     A waiter is poked (trio.lowlevel.notify_closing) when the edge may have been
     consumed by another call, and when the socket closes."""
 
-    __slots__ = ("_fd", "_reading", "_followers", "_token")
+    __slots__ = ("_fd", "_waiting", "_followers", "_token")
 
     def __init__(self, context: zmqffi.Context, socket_type: int) -> None:
         self._fd = -1
-        self._reading = False
+        self._waiting = False
         self._followers = trio.Event()
         self._token: trio.lowlevel.TrioToken | None = None
         super().__init__(context, socket_type)
@@ -61,26 +61,26 @@ class Socket(AsyncSocket):
             await self._wait_fd()
 
     async def _wait_fd(self) -> None:
-        if self._reading:
+        if self._waiting:
             await self._followers.wait()
             return
-        self._reading = True
+        self._waiting = True
         try:
             await trio.lowlevel.wait_readable(self._fd)
         except trio.ClosedResourceError:
             pass  # poked (see _poke): check EVENTS again
         finally:
-            self._reading = False
+            self._waiting = False
             followers, self._followers = self._followers, trio.Event()
             followers.set()
 
     def _poke(self) -> None:
         """Wake the task waiting on the fd (and so the others), in the trio thread."""
-        if self._reading and self._fd >= 0:
+        if self._waiting and self._fd >= 0:
             trio.lowlevel.notify_closing(self._fd)
 
     def _touched(self) -> None:
-        if self._reading:
+        if self._waiting:
             try:
                 ready = self._events()
             except zmqffi.ZMQError:
