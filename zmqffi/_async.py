@@ -346,9 +346,37 @@ class AsyncSocket(Socket):
     set = setsockopt
 
     def bind(self, endpoint: str) -> None:
-        super().bind(endpoint)
-        self._touched()
+        try:
+            super().bind(endpoint)
+        finally:  # (libzmq processes the socket's commands first, failing or not)
+            self._touched()
 
     def connect(self, endpoint: str) -> None:
-        super().connect(endpoint)
-        self._touched()
+        try:
+            super().connect(endpoint)
+        finally:
+            self._touched()
+
+    def unbind(self, endpoint: str) -> None:
+        try:
+            super().unbind(endpoint)
+        finally:
+            self._touched()
+
+    def disconnect(self, endpoint: str) -> None:
+        try:
+            super().disconnect(endpoint)
+        finally:
+            self._touched()
+
+    def send_many(self, frames: Iterable[Any], flags: int = 0) -> int:
+        try:
+            return super().send_many(frames, flags)
+        finally:
+            self._touched()
+
+    def recv_many(self, max_frames: int = 1024, flags: int = 0) -> list[bytes]:
+        try:
+            return super().recv_many(max_frames, flags)
+        finally:
+            self._touched()

@@ -147,10 +147,7 @@ class Poller(zmqffi.Poller):
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None or timeout < 0 else loop.time() + timeout / 1e3
         while True:
-            ready = super().poll(0)
-            for obj in self._registered:  # zmq_poll may have consumed their fds' edges
-                if isinstance(obj, Socket):
-                    obj._touched()
+            ready = super().poll(0)  # (which tells the sockets' waiters: see there)
             left = None if deadline is None else deadline - loop.time()
             if ready or (left is not None and left <= 0):
                 return ready

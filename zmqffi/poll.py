@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno as _errno
 import time
+from collections.abc import Callable
 from typing import Any, Union
 
 from zmqffi._zmq import ffi, lib
@@ -27,13 +28,17 @@ def _fd_of(obj: Any) -> int:
     return int(fileno())
 
 
+# what a Poller polls with: zmq_pollitem_t[], zmqffi_socket *[], their states, and what
+# to tell after a poll
+Built = tuple[Any, Any, list[SocketState], list[Callable[[], None]]]
+
+
 class Poller:
     """Register sockets or fds with event flags (POLLIN, POLLOUT, POLLERR), then poll."""
 
     def __init__(self) -> None:
         self._registered: dict[Any, int] = {}  # object -> flags, in registration order
-        # (zmq_pollitem_t[], zmqffi_socket *[], their states), rebuilt after a change
-        self._items: tuple[Any, Any, list[SocketState]] | None = None
+        self._items: Built | None = None  # rebuilt after a change
 
     def register(self, obj: Pollable, flags: int = lib.ZMQ_POLLIN) -> None:
         """Watch ``obj`` for ``flags``; flags 0 unregisters, like pyzmq (and, like
@@ -58,9 +63,11 @@ class Poller:
             raise KeyError(f"{obj!r} is not registered with this Poller")
         self._items = None
 
-    def _build(self) -> tuple[Any, Any, list[SocketState]]:
-        """The zmq_pollitem_t array, and the sockets' C states that zmqffi_poll enters
-        (checks and counts) around zmq_poll."""
+    def _build(self) -> Built:
+        """The zmq_pollitem_t array, the sockets' C states that zmqffi_poll enters
+        (checks and counts) around zmq_poll, and what to tell after it: an async
+        socket's waiters must hear that their edge of ZMQ_FD may have been consumed
+        (zmqffi._async's sockets have a ``_touched``)."""
         items = ffi.new("zmq_pollitem_t[]", len(self._registered))
         states = []
         for item, (obj, flags) in zip(items, self._registered.items()):
@@ -71,7 +78,8 @@ class Poller:
                 item.fd = _fd_of(obj)
             item.events = flags
         cstates = ffi.new("zmqffi_socket *[]", [state.cstate for state in states])
-        self._items = items, cstates, states
+        tell = [obj._touched for obj in self._registered if hasattr(obj, "_touched")]
+        self._items = items, cstates, states, tell
         return self._items
 
     def poll(self, timeout: float | None = None) -> list[tuple[Pollable, int]]:
@@ -88,19 +96,23 @@ class Poller:
             deadline = None
         else:
             deadline = time.monotonic() + timeout / 1000.0
-        items, cstates, states = self._items or self._build()
-        while True:
-            wait = -1 if deadline is None else \
-                max(0, int((deadline - time.monotonic()) * 1000))
-            count = lib.zmqffi_poll(cstates, len(states), items, len(items), wait)
-            if count >= 0:
-                break
-            if count == NOT_OWNER:
-                for state in states:
-                    if get_ident() != state.owner:
-                        state.refuse("poll")
-            elif ffi.errno != _errno.EINTR:  # on EINTR, the loop lets handlers run
-                raise_errno("poll")
+        items, cstates, states, tell = self._items or self._build()
+        try:
+            while True:
+                wait = -1 if deadline is None else \
+                    max(0, int((deadline - time.monotonic()) * 1000))
+                count = lib.zmqffi_poll(cstates, len(states), items, len(items), wait)
+                if count >= 0:
+                    break
+                if count == NOT_OWNER:
+                    for state in states:
+                        if get_ident() != state.owner:
+                            state.refuse("poll")
+                elif ffi.errno != _errno.EINTR:  # on EINTR, the loop lets handlers run
+                    raise_errno("poll")
+        finally:  # zmq_poll read the sockets' EVENTS: async sockets tell their waiters
+            for touched in tell:
+                touched()
         if count == 0:
             return []
         return [(obj, item.revents)

@@ -122,10 +122,7 @@ class Poller(zmqffi.Poller):
         deadline = math.inf if timeout is None or timeout < 0 else \
             trio.current_time() + timeout / 1e3
         while True:
-            ready = super().poll(0)
-            for obj in self._registered:  # zmq_poll may have consumed their fds' edges
-                if isinstance(obj, Socket):
-                    obj._touched()
+            ready = super().poll(0)  # (which tells the sockets' waiters: see there)
             if ready or trio.current_time() >= deadline:
                 return ready
             with trio.move_on_at(deadline):
