@@ -383,6 +383,96 @@ out:
     return rc;
 }
 
+/* --- a bounded zmq_ctx_term ------------------------------------------------------------ */
+
+/* Shared by the caller and the thread; the last of the two to let go frees it. */
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t finished;
+    void *ctx;
+    int done, rc, errnum, refs;
+} zmqffi_term_job;
+
+static void zmqffi_term_job_drop(zmqffi_term_job *job)
+{
+    int last;
+    pthread_mutex_lock(&job->lock);
+    last = --job->refs == 0;
+    pthread_mutex_unlock(&job->lock);
+    if (last) {
+        pthread_cond_destroy(&job->finished);
+        pthread_mutex_destroy(&job->lock);
+        free(job);
+    }
+}
+
+static void *zmqffi_term_thread(void *arg)
+{
+    zmqffi_term_job *job = arg;
+    int rc;
+    do
+        rc = zmq_ctx_term(job->ctx);
+    while (rc != 0 && errno == EINTR);
+    pthread_mutex_lock(&job->lock);
+    job->rc = rc;
+    job->errnum = rc ? errno : 0;
+    job->done = 1;
+    pthread_cond_signal(&job->finished);
+    pthread_mutex_unlock(&job->lock);
+    zmqffi_term_job_drop(job);
+    return NULL;
+}
+
+static int zmqffi_ctx_term_within(void *ctx, int ms)
+{
+    zmqffi_term_job *job = calloc(1, sizeof *job);
+    pthread_attr_t attr;
+    pthread_t thread;
+    struct timespec deadline;
+    int started, done, rc, errnum;
+
+    if (job == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    pthread_mutex_init(&job->lock, NULL);
+    pthread_cond_init(&job->finished, NULL);
+    job->ctx = ctx;
+    job->refs = 2;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    started = pthread_create(&thread, &attr, zmqffi_term_thread, job);
+    pthread_attr_destroy(&attr);
+    if (started != 0) {
+        job->refs = 1;
+        zmqffi_term_job_drop(job);
+        errno = started;
+        return -1;
+    }
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += ms / 1000;
+    deadline.tv_nsec += (long) (ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec += 1;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&job->lock);
+    while (!job->done
+           && pthread_cond_timedwait(&job->finished, &job->lock, &deadline) != ETIMEDOUT)
+        ;
+    done = job->done;
+    rc = job->rc;
+    errnum = job->errnum;
+    pthread_mutex_unlock(&job->lock);
+    zmqffi_term_job_drop(job);
+    if (!done) {
+        errno = ETIMEDOUT;
+        return -1;
+    }
+    errno = errnum;
+    return rc;
+}
+
 /* --- fork ------------------------------------------------------------------------------ */
 
 static void zmqffi_before_fork(void)

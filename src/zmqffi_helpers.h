@@ -128,6 +128,15 @@ static int zmqffi_poll(zmqffi_socket **socks, int nsocks, zmq_pollitem_t *items,
 static int zmqffi_proxy(zmqffi_socket *frontend, zmqffi_socket *backend,
                         zmqffi_socket *capture, zmqffi_socket *control, int steerable);
 
+/* zmq_ctx_term in a thread of its own, waited for at most `ms` milliseconds: 0 once it
+   returned 0, or -1 with its errno; -1 with errno ETIMEDOUT while it still waits (the
+   thread stays in it, detached, and the context is never terminated). For the
+   clean-up of a Context left live (at exit, or collected): a socket that has seen a
+   shutdown refuses to change its LINGER, and with LINGER -1 and messages for an absent
+   peer, zmq_ctx_term would wait for ever. (A Python thread cannot be started at exit
+   on every version.) */
+static int zmqffi_ctx_term_within(void *ctx, int ms);
+
 /* Once per process, at import: the fork handlers of the release record's lock (a
    fork while libzmq's I/O thread holds it would leave the child's lock held forever:
    the handlers take it around fork(), and the child starts with it free). */

@@ -168,8 +168,12 @@ ABSENT_PEER = """
                 sock.recv()
             except zmqffi.ContextTerminated:
                 pass
-        threading.Thread(target=owner, daemon=True).start()
+        thread = threading.Thread(target=owner, daemon=True)
+        thread.start()
         ready.wait(30)
+        if where == "after-shutdown":  # the socket has seen the shutdown: libzmq now
+            ctx.shutdown()             # refuses to change its LINGER
+            thread.join(30)
     start = time.monotonic()
 """
 
@@ -177,9 +181,10 @@ ABSENT_PEER = """
 @pytest.mark.parametrize("linger, where, at_least, below", [
     ("default", "main", BOUND, DEADLINE),  # LINGER -1: bounded by EXIT_LINGER_MS
     ("default", "daemon-thread", BOUND, DEADLINE),
+    ("default", "after-shutdown", BOUND, DEADLINE),  # the exit stops waiting at the bound
     ("200", "main", 0.2, BOUND),  # the program's own LINGER is honoured
     ("0", "main", 0.0, BOUND),
-], ids=["infinite", "infinite-daemon-thread", "200ms", "0ms"])
+], ids=["infinite", "infinite-daemon-thread", "infinite-after-shutdown", "200ms", "0ms"])
 def test_an_exit_waits_for_an_absent_peer_only_that_long(
         tmp_path: Path, linger: str, where: str, at_least: float, below: float) -> None:
     done = run(tmp_path, ABSENT_PEER, f"tcp://127.0.0.1:{free_port()}", linger, where)

@@ -217,17 +217,25 @@ class SocketState:
                                         f"{thread_label(self.owner)}")
             self.set_owner(get_ident())
 
-    def set_linger(self, linger: int | None, bound: int | None) -> None:
+    def set_linger(self, linger: int | None, bound: int | None) -> int | None:
         """Give the libzmq socket the LINGER it is to be closed with: ``linger`` if
         given; else its own, unless that is -1 (infinite) and ``bound`` is given: then
-        ``bound``. Read at this moment: the program may have set LINGER any time."""
-        if linger is None and bound is not None and self.own_linger() == -1:
+        ``bound``. Read at this moment: the program may have set LINGER any time.
+        Return the LINGER it now has (None: its own, not read): -1 where libzmq refused
+        to say or to change it, as a socket that has seen a shutdown does."""
+        if linger is None and bound is not None:
+            own = self.own_linger()
+            if own != -1:
+                return own
             linger = bound
-        if linger is not None:
-            lib.zmq_setsockopt(self.zmq_socket, lib.ZMQ_LINGER, ffi.new("int *", linger),
-                               ffi.sizeof("int"))
+        if linger is None:
+            return None
+        if lib.zmq_setsockopt(self.zmq_socket, lib.ZMQ_LINGER, ffi.new("int *", linger),
+                              ffi.sizeof("int")) != 0:
+            return -1
+        return linger
 
-    def before_shutdown(self, linger: int | None, bound: int | None) -> None:
+    def before_shutdown(self, linger: int | None, bound: int | None) -> int | None:
         """Context.destroy(), before zmq_ctx_shutdown: set_linger() now, even while the
         owner is in a call. After the shutdown, a socket that has seen it (its owner's
         blocked call returned ETERM) refuses every setsockopt, and zmq_ctx_term would
@@ -235,8 +243,9 @@ class SocketState:
         nothing of the socket but libzmq's atomic linger value (which its reaper thread
         reads too): safe beside the owner's call."""
         with self.lock:
-            if self.owner not in GONE:
-                self.set_linger(linger, bound)
+            if self.owner in GONE:
+                return None
+            return self.set_linger(linger, bound)
 
     def own_linger(self) -> int:
         """The socket's LINGER now (-1, infinite, if libzmq cannot say)."""

@@ -192,17 +192,30 @@ class Context:
             self._closed = True
         return self._closed
 
-    def _terminate(self) -> None:
+    def _terminate(self, within_ms: int | None = None) -> None:
+        """zmq_ctx_term: it waits while closed sockets flush their queues (LINGER);
+        Ctrl-C interrupts. With ``within_ms``, give up after that long (with a
+        ResourceWarning): the context is then left to the process's exit."""
         global _live_ref
-        # blocks while closed sockets flush their queues (LINGER); Ctrl-C interrupts
-        while lib.zmq_ctx_term(self._handle) != 0:
-            if ffi.errno != _errno.EINTR:
+        gave_up = False
+        if within_ms is None:
+            while lib.zmq_ctx_term(self._handle) != 0:
+                if ffi.errno != _errno.EINTR:
+                    raise_errno("zmq_ctx_term")
+        elif lib.zmqffi_ctx_term_within(self._handle, within_ms) != 0:
+            if ffi.errno != _errno.ETIMEDOUT:
                 raise_errno("zmq_ctx_term")
+            gave_up = True
         self._closed = True
         with _live_lock:
             if _live() is self:
                 _live_ref = None
         release_lent()
+        if gave_up:  # last: under -W error it raises
+            warnings.warn(f"{self!r}: gave up waiting for zmq_ctx_term after {within_ms} "
+                          "ms; a socket that has seen a shutdown() refuses a new LINGER, "
+                          "and what such sockets still queue for absent peers is dropped",
+                          ResourceWarning, stacklevel=1, source=self)
 
     def shutdown(self) -> None:
         """From any thread: every blocked call on this context's sockets returns with
@@ -229,12 +242,16 @@ class Context:
         with self._lock:
             if self._ended():
                 return
-            for state in list(self._sockets):  # before the shutdown: see there
-                state.before_shutdown(linger, bound)
+            lingers = [state.before_shutdown(linger, bound)  # before the shutdown: see
+                       for state in list(self._sockets)]     # there
             lib.zmq_ctx_shutdown(self._handle)
             for state in list(self._sockets):
                 state.close(None, DESTROYED)
-            self._terminate()
+            if bound is None:
+                self._terminate()
+            else:  # a socket that refused the bound (-1) would make it wait for ever
+                longest = max([bound, *(ms for ms in lingers if ms is not None)])
+                self._terminate(within_ms=longest + bound)
 
     def _close_collected(self, state: SocketState) -> None:
         """A Socket collected open: closed with EXIT_LINGER_MS, unless it has its own
