@@ -97,6 +97,7 @@ class Poller:
         else:
             deadline = time.monotonic() + timeout / 1000.0
         items, cstates, states, tell = self._items or self._build()
+        count = NOT_OWNER
         try:
             while True:
                 wait = -1 if deadline is None else \
@@ -111,8 +112,9 @@ class Poller:
                 elif ffi.errno != _errno.EINTR:  # on EINTR, the loop lets handlers run
                     raise_errno("poll")
         finally:  # zmq_poll read the sockets' EVENTS: async sockets tell their waiters
-            for touched in tell:
-                touched()
+            if count != NOT_OWNER:  # (it ran: in the thread that owns them all)
+                for touched in tell:
+                    touched()
         if count == 0:
             return []
         return [(obj, item.revents)
