@@ -5,11 +5,11 @@ the machine is doing, so a before/after comparison needs no quiet machine.
                                       [--counts 10000,30000]
 
 One thread, PUSH -> PULL over inproc (``asyncio``: ``await send()`` and ``await recv()``
-of zmqffi.asyncio sockets, with nothing to wait for, in one coroutine). The script runs itself under
-``valgrind --tool=callgrind`` with 10,000 and with 30,000 messages; the difference over
-20,000 is the count per message, start-up and import excluded. On PyPy a major collection
-that falls between the two counts in one build and not in another shows as a difference
-per message: compare several ``--counts``.
+of zmqffi.asyncio sockets, with nothing to wait for, in one coroutine). The script runs
+itself under ``valgrind --tool=callgrind`` with 10,000 and with 30,000 messages; the
+difference over 20,000 is the count per message, start-up and import excluded. On PyPy a
+major collection that falls between the two counts in one build and not in another shows
+as a difference per message: compare several ``--counts``.
 """
 
 from __future__ import annotations
